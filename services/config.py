@@ -1,0 +1,64 @@
+"""Every user-facing limit and tunable in one place, read from the environment.
+
+The pages show these values to the user, so a limit is never a surprise.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw else default
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    return float(raw) if raw else default
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what one request may ask for."""
+
+    max_upload_mb: int
+    max_image_pixels: int
+    max_images_per_request: int
+    max_audio_seconds: float
+    max_text_chars: int
+    max_new_tokens: int
+    max_video_frames: int
+
+    @classmethod
+    def from_env(cls) -> "Limits":
+        return cls(
+            max_upload_mb=_env_int("MAX_UPLOAD_MB", 200),
+            max_image_pixels=_env_int("MAX_IMAGE_PIXELS", 40_000_000),
+            max_images_per_request=_env_int("MAX_IMAGES_PER_REQUEST", 32),
+            max_audio_seconds=_env_float("MAX_AUDIO_SECONDS", 1800.0),
+            max_text_chars=_env_int("MAX_TEXT_CHARS", 100_000),
+            max_new_tokens=_env_int("MAX_NEW_TOKENS", 512),
+            max_video_frames=_env_int("MAX_VIDEO_FRAMES", 300),
+        )
+
+
+LIMITS = Limits.from_env()
+
+
+def cache_dir() -> Path:
+    """Where converted weights are kept between runs (``MODEL_CACHE_DIR``)."""
+    root = os.environ.get("MODEL_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "ai-dashboard"
+    )
+    path = Path(root)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def memory_budget_mb() -> float | None:
+    """``MODEL_MEMORY_BUDGET_MB``: total size of loaded models before eviction; unset = no limit."""
+    raw = os.environ.get("MODEL_MEMORY_BUDGET_MB", "").strip()
+    return float(raw) if raw else None

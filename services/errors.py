@@ -1,0 +1,13 @@
+"""The two errors the service layer raises on purpose.
+
+Pages and the CLI catch these and show ``str(error)`` to the user; anything else
+is a bug and is logged, never shown as a traceback.
+"""
+
+
+class InputError(ValueError):
+    """The user's input cannot be used (empty, corrupt, too large, wrong kind)."""
+
+
+class ModelUnavailable(RuntimeError):
+    """A catalog model cannot be loaded here: weights missing, corrupt or unreachable."""

@@ -1,0 +1,133 @@
+"""Typed results per task, shared by pages, CLI and tests.
+
+``to_dict`` gives exactly the JSON shape the CLI prints (see README).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+class _JsonMixin:
+    def to_dict(self) -> dict:
+        return asdict(self)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Prediction(_JsonMixin):
+    label: str
+    index: int
+    score: float
+
+
+@dataclass(frozen=True)
+class Classification(_JsonMixin):
+    file: str
+    predictions: list[Prediction]
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {"file": self.file, "predictions": [p.to_dict() for p in self.predictions]}
+
+
+@dataclass(frozen=True)
+class Sentiment(_JsonMixin):
+    text: str
+    label: str  # "POSITIVE" | "NEGATIVE"
+    score: float  # probability of ``label``
+
+
+@dataclass(frozen=True)
+class Entity(_JsonMixin):
+    text: str
+    label: str
+    start: int  # character offset into the original text
+    end: int
+    score: float
+
+
+@dataclass(frozen=True)
+class EntityResult(_JsonMixin):
+    text: str
+    entities: list[Entity]
+
+
+@dataclass(frozen=True)
+class Generation(_JsonMixin):
+    prompt: str
+    text: str
+    tokens: int
+    seconds: float
+    first_token_seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {"prompt": self.prompt, "text": self.text, "tokens": self.tokens, "seconds": self.seconds}
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Word(_JsonMixin):
+    start: float
+    end: float
+    word: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class Segment(_JsonMixin):
+    start: float
+    end: float
+    text: str
+    words: list[Word] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        out = {"start": self.start, "end": self.end, "text": self.text}
+        if self.words:
+            out["words"] = [w.to_dict() for w in self.words]
+        return out
+
+
+@dataclass(frozen=True)
+class Transcript(_JsonMixin):
+    text: str
+    language: str
+    segments: list[Segment]
+    duration: float = 0.0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "text": self.text,
+            "language": self.language,
+            "segments": [s.to_dict() for s in self.segments],
+        }
+
+
+@dataclass(frozen=True)
+class Detection(_JsonMixin):
+    label: str
+    score: float
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2 in original-image pixels
+
+    def to_dict(self) -> dict:
+        return {"label": self.label, "score": self.score, "box": [round(v, 1) for v in self.box]}
+
+
+@dataclass(frozen=True)
+class DetectionResult(_JsonMixin):
+    file: str
+    width: int
+    height: int
+    detections: list[Detection]
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "file": self.file,
+            "width": self.width,
+            "height": self.height,
+            "detections": [d.to_dict() for d in self.detections],
+        }

@@ -1,0 +1,44 @@
+# `make run`: set up .venv and start the dashboard on http://localhost:8501
+# `make test`: same set-up, then every test (the slow, real-model ones included)
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+PORT ?= 8501
+MAX_UPLOAD_MB ?= 200
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: setup run test test-fast browser serve-check bench clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt requirements-bundled.txt
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -r requirements.txt
+	$(PIP) install --quiet --no-deps -r requirements-bundled.txt
+	touch $(STAMP)
+
+run: setup
+	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.maxUploadSize $(MAX_UPLOAD_MB)
+
+# Headless Chromium for the end-to-end tests (Debian package; skipped when present).
+browser:
+	@test -x $(CHROMIUM) || (command -v apt-get >/dev/null && \
+		(apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)) ) || \
+		echo "chromium not installed: browser tests will be skipped"
+	@command -v espeak-ng >/dev/null || (command -v apt-get >/dev/null && apt-get install -y -q espeak-ng >/dev/null 2>&1) || \
+		echo "espeak-ng not installed: generated-speech tests will use the bundled clip only"
+
+test: setup browser
+	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow and not browser"
+
+bench: setup
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache artifacts

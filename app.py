@@ -1,0 +1,22 @@
+"""The dashboard's entry point: navigation, shared sidebar. Run with ``make run``."""
+
+import streamlit as st
+
+st.set_page_config(page_title="Local AI model dashboard", page_icon=":material/neurology:", layout="wide")
+
+from ui.common import sidebar  # noqa: E402  (after set_page_config)
+
+pages = {
+    "": [st.Page("pages/home.py", title="Home", icon=":material/home:", default=True)],
+    "Tasks": [
+        st.Page("pages/image_classification.py", title="Image classification", icon=":material/image:"),
+        st.Page("pages/text_analysis.py", title="Text analysis", icon=":material/article:"),
+        st.Page("pages/text_generation.py", title="Text generation", icon=":material/edit_note:"),
+        st.Page("pages/speech.py", title="Speech transcription", icon=":material/mic:"),
+        st.Page("pages/detection.py", title="Road-scene detection", icon=":material/directions_car:"),
+    ],
+    "Admin": [st.Page("pages/system.py", title="System", icon=":material/monitor_heart:")],
+}
+page = st.navigation(pages)
+sidebar()
+page.run()

@@ -1,0 +1,71 @@
+"""System: which models are loaded, where, how big and how fast; load, unload, warm up."""
+
+import platform
+
+import streamlit as st
+
+from services.config import LIMITS
+from services.devices import describe_device
+from services.warmup import warm_up
+from ui.common import _availability, friendly_errors, manager
+
+st.title("System")
+mgr = manager()
+
+try:
+    import psutil
+
+    rss = psutil.Process().memory_info().rss / 2**20
+except ImportError:  # psutil arrives with streamlit's dependencies, but be safe
+    rss = float("nan")
+
+budget = f"{mgr.budget_bytes / 2**20:.0f} MB" if mgr.budget_bytes else "no limit"
+a, b, c, d = st.columns(4)
+a.metric("Device", describe_device(mgr.device))
+b.metric("Models loaded", len(mgr.loaded_ids()))
+c.metric("Model memory", f"{mgr.used_mb():.0f} MB", help=f"Budget: {budget} (MODEL_MEMORY_BUDGET_MB)")
+d.metric("Process memory (RSS)", f"{rss:.0f} MB")
+try:
+    import torch
+
+    st.caption(f"Python {platform.python_version()}, torch {torch.__version__}, CUDA available: "
+               f"{torch.cuda.is_available()}, threads: {torch.get_num_threads()}")
+    if torch.cuda.is_available():
+        st.caption(f"GPU memory allocated: {torch.cuda.memory_allocated() / 2**20:.0f} MB")
+except Exception:
+    pass
+
+rows = []
+for status in mgr.status():
+    ok, reason = _availability(status.id)
+    rows.append({
+        "model": status.id, "task": status.task, "loaded": status.loaded, "device": status.device,
+        "MB": status.memory_mb, "load s": status.load_seconds, "calls": status.calls, "items": status.items,
+        "p50 ms": status.p50_ms, "p95 ms": status.p95_ms, "evictions": status.evictions,
+        "available": ok, "reason / last error": status.last_error or reason,
+    })
+st.dataframe(rows, hide_index=True, use_container_width=True)
+
+st.subheader("Load, unload, warm up")
+ids = [s.id for s in mgr.catalog]
+choice = st.selectbox("Model", ids, index=ids.index(mgr.catalog.default_for("image-classification").id))
+col1, col2, col3, col4 = st.columns(4)
+if col1.button("Load", use_container_width=True):
+    with friendly_errors("Loading"), st.spinner(f"Loading {choice}..."):
+        mgr.get(choice)
+        st.success(f"{choice} is loaded.")
+if col2.button("Unload", use_container_width=True):
+    with friendly_errors("Unloading"):
+        st.success(f"{choice} unloaded.") if mgr.unload(choice) else st.info(f"{choice} was not loaded.")
+if col3.button("Warm up all defaults", use_container_width=True):
+    bar = st.progress(0.0, "Warming up...")
+    with friendly_errors("Warm-up"):
+        report = warm_up(mgr, progress=lambda done, total, name: bar.progress(done / total, f"Warming up {name}..."))
+        bar.empty()
+        st.dataframe([r.__dict__ for r in report], hide_index=True)
+if col4.button("Unload all", use_container_width=True):
+    mgr.unload_all()
+    st.success("All models unloaded.")
+
+with st.expander("Limits (set by environment variables, see README)"):
+    st.json(LIMITS.__dict__)

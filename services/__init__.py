@@ -1,0 +1,1 @@
+"""The service layer: model catalog, process-wide manager, typed task API. No Streamlit here."""

@@ -1,0 +1,168 @@
+"""The task API: one function per task, like ``transformers.pipeline`` but shared.
+
+Pages, the CLI, benchmarks and tests all call these. Each takes raw user input
+(bytes, paths, strings), validates it in ``inputs``, borrows the model from the
+process-wide manager, and returns typed results from ``results``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from .config import LIMITS
+from .errors import InputError
+from .inputs import clean_text, decode_audio, load_image
+from .inputs.images import ImageSource
+from .manager import ModelManager, default_manager
+from .results import Classification, DetectionResult, EntityResult, Generation, Sentiment, Transcript
+
+NamedImage = tuple[str, ImageSource]  # (file name shown to the user, data)
+
+
+def _manager(manager: ModelManager | None) -> ModelManager:
+    return manager or default_manager()
+
+
+def model_for(task: str, model: str | None = None, manager: ModelManager | None = None) -> str:
+    """The catalog id to use for ``task`` (the default when ``model`` is None)."""
+    return _manager(manager).catalog.resolve(task, model).id
+
+
+def _named(images: Sequence[NamedImage | str | Path]) -> list[NamedImage]:
+    named = [(Path(i).name, i) if isinstance(i, (str, Path)) else i for i in images]
+    if not named:
+        raise InputError("No image was given.")
+    if len(named) > LIMITS.max_images_per_request:
+        raise InputError(f"{len(named)} images at once; the limit is {LIMITS.max_images_per_request}.")
+    return named
+
+
+def classify(
+    images: Sequence[NamedImage | str | Path], model: str | None = None, top_k: int = 5,
+    manager: ModelManager | None = None,
+) -> list[Classification]:
+    """Top-k ImageNet classes per image."""
+    manager = _manager(manager)
+    model_id = model_for("image-classification", model, manager)
+    decoded = [(name, load_image(data, name)) for name, data in _named(images)]
+    with manager.use(model_id, items=len(decoded)) as classifier:
+        started = time.perf_counter()
+        rows = classifier.predict([img for _, img in decoded], top_k=top_k)
+        each = (time.perf_counter() - started) / len(decoded)
+    return [Classification(file=name, predictions=preds, seconds=round(each, 4)) for (name, _), preds in zip(decoded, rows)]
+
+
+def _texts(texts: str | Sequence[str]) -> list[str]:
+    items = [texts] if isinstance(texts, str) else list(texts)
+    if not items:
+        raise InputError("No text was given.")
+    return [clean_text(t) for t in items]
+
+
+def sentiment(texts: str | Sequence[str], model: str | None = None, manager: ModelManager | None = None) -> list[Sentiment]:
+    """POSITIVE/NEGATIVE with a calibrated probability, one per text."""
+    manager = _manager(manager)
+    model_id = model_for("sentiment", model, manager)
+    cleaned = _texts(texts)
+    with manager.use(model_id, items=len(cleaned)) as classifier:
+        return classifier.predict(cleaned)
+
+
+def entities(texts: str | Sequence[str], model: str | None = None, manager: ModelManager | None = None) -> list[EntityResult]:
+    """Named entities with character offsets into each (cleaned) text."""
+    manager = _manager(manager)
+    model_id = model_for("ner", model, manager)
+    cleaned = _texts(texts)
+    with manager.use(model_id, items=len(cleaned)) as tagger:
+        return tagger.predict(cleaned)
+
+
+def generation_settings(**kwargs):
+    """Validated ``GenerationSettings`` (the limits come from ``config``)."""
+    from .backends.generation import GenerationSettings
+
+    settings = GenerationSettings(**kwargs)
+    if not 1 <= settings.max_new_tokens <= LIMITS.max_new_tokens:
+        raise InputError(f"max new tokens must be between 1 and {LIMITS.max_new_tokens}.")
+    if not 0 <= settings.temperature <= 5:
+        raise InputError("temperature must be between 0 and 5.")
+    if not 0 < settings.top_p <= 1:
+        raise InputError("top-p must be in (0, 1].")
+    if not 0.5 <= settings.repetition_penalty <= 3:
+        raise InputError("repetition penalty must be between 0.5 and 3.")
+    return settings
+
+
+def generate_stream(
+    prompt: str, settings=None, model: str | None = None, stop: threading.Event | None = None,
+    manager: ModelManager | None = None,
+):
+    """A ``TextStream``: iterate for text pieces; ``.result`` holds the ``Generation`` at the end.
+
+    The model is held busy (not evictable) until the stream is exhausted or closed.
+    """
+    from .backends.generation import TextStream
+
+    manager = _manager(manager)
+    model_id = model_for("text-generation", model, manager)
+    prompt = clean_text(prompt, "prompt")
+    settings = settings or generation_settings()
+    outer: TextStream
+
+    def pieces():
+        with manager.use(model_id) as lm:
+            inner = lm.stream(prompt, settings, stop)
+            yield from inner
+            outer.result = inner.result
+
+    outer = TextStream(pieces())
+    return outer
+
+
+def generate(prompt: str, settings=None, model: str | None = None, manager: ModelManager | None = None) -> Generation:
+    stream = generate_stream(prompt, settings, model, manager=manager)
+    for _ in stream:
+        pass
+    assert stream.result is not None
+    return stream.result
+
+
+def transcribe(
+    audio: bytes | str | Path, model: str | None = None, language: str | None = None,
+    word_timestamps: bool = False, progress=None, name: str = "audio", manager: ModelManager | None = None,
+) -> Transcript:
+    """Speech to text; ``progress(done_s, total_s, segments)`` is called as windows finish."""
+    manager = _manager(manager)
+    model_id = model_for("speech", model, manager)
+    samples = decode_audio(audio, name)
+    with manager.use(model_id) as whisper_model:
+        return whisper_model.transcribe(samples, language=language or None, word_timestamps=word_timestamps,
+                                        progress=progress)
+
+
+def detect(
+    images: Sequence[NamedImage | str | Path], model: str | None = None, threshold: float = 0.35,
+    classes: Sequence[str] | None = None, manager: ModelManager | None = None,
+) -> list[DetectionResult]:
+    """Boxes in original-image pixels, filtered by score and (optionally) class."""
+    manager = _manager(manager)
+    model_id = model_for("detection", model, manager)
+    decoded = [(name, load_image(data, name)) for name, data in _named(images)]
+    return detect_images(decoded, model_id, threshold, classes, manager)
+
+
+def detect_images(decoded, model_id: str, threshold: float, classes, manager: ModelManager) -> list[DetectionResult]:
+    """Detection on already decoded images (video frames come this way)."""
+    wanted = set(classes) if classes else None
+    with manager.use(model_id, items=len(decoded)) as detector:
+        started = time.perf_counter()
+        rows = detector.predict([img for _, img in decoded], threshold=min(threshold, 0.05) if threshold else 0.05)
+        each = (time.perf_counter() - started) / max(1, len(decoded))
+    results = []
+    for (name, img), found in zip(decoded, rows):
+        kept = [d for d in found if d.score >= threshold and (wanted is None or d.label in wanted)]
+        results.append(DetectionResult(file=name, width=img.width, height=img.height, detections=kept, seconds=round(each, 4)))
+    return results

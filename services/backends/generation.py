@@ -1,0 +1,188 @@
+"""Causal language models: the bundled SmolLM2 GGUF (dequantized once, cached as
+safetensors) or any hub causal LM. Generation is a small explicit loop so each
+request has its own random generator (same seed -> same text, even while other
+sessions generate), streams text as it comes, and stops when asked."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..catalog import ModelSpec, resolve_path
+from ..config import cache_dir
+from ..results import Generation
+from .common import TorchModel, half_precision_ok
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Sampling controls; ``temperature`` 0 means greedy decoding."""
+
+    max_new_tokens: int = 128
+    temperature: float = 0.7
+    top_p: float = 0.9
+    repetition_penalty: float = 1.1
+    seed: int | None = None
+    chat: bool = True
+
+
+class TextStream:
+    """Iterate for text pieces as they are generated; ``result`` is set at the end."""
+
+    def __init__(self, pieces: Iterator[str]) -> None:
+        self._pieces = pieces
+        self.result: Generation | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        return self._pieces
+
+
+class CausalLM(TorchModel):
+    def __init__(self, module, tokenizer, device: str) -> None:
+        super().__init__(module, device)
+        self.tokenizer = tokenizer
+        if half_precision_ok(device):
+            self.module.to(torch.float16)
+        eos = module.generation_config.eos_token_id if module.generation_config else None
+        eos = eos if isinstance(eos, list) else [eos] if eos is not None else []
+        if tokenizer.eos_token_id is not None:
+            eos.append(tokenizer.eos_token_id)
+        self.eos_ids = set(eos)
+        self.has_chat_template = bool(getattr(tokenizer, "chat_template", None))
+
+    def encode(self, prompt: str, chat: bool) -> torch.Tensor:
+        if chat and self.has_chat_template:
+            messages = [{"role": "user", "content": prompt}]
+            ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt")
+            ids = ids["input_ids"] if not isinstance(ids, torch.Tensor) else ids
+        else:
+            ids = self.tokenizer(prompt, return_tensors="pt")["input_ids"]
+        return ids
+
+    def stream(self, prompt: str, settings: GenerationSettings, stop: threading.Event | None = None) -> TextStream:
+        holder: TextStream
+
+        def pieces() -> Iterator[str]:
+            started = time.perf_counter()
+            first = 0.0
+            text = ""
+            count = 0
+            for text_so_far, count in self._generate(prompt, settings, stop):
+                if not first:
+                    first = time.perf_counter() - started
+                delta = text_so_far[len(text) :]
+                text = text_so_far
+                if delta:
+                    yield delta
+            holder.result = Generation(
+                prompt=prompt, text=text, tokens=count, seconds=round(time.perf_counter() - started, 4),
+                first_token_seconds=round(first, 4),
+            )
+
+        holder = TextStream(pieces())
+        return holder
+
+    def generate(self, prompt: str, settings: GenerationSettings, stop: threading.Event | None = None) -> Generation:
+        stream = self.stream(prompt, settings, stop)
+        for _ in stream:
+            pass
+        assert stream.result is not None
+        return stream.result
+
+    @torch.inference_mode()
+    def _generate(self, prompt: str, settings: GenerationSettings, stop) -> Iterator[tuple[str, int]]:
+        """Yields (text so far, tokens so far) after each new token."""
+        from transformers.generation.logits_process import (
+            LogitsProcessorList, RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper, TopPLogitsWarper,
+        )
+
+        ids = self.encode(prompt, settings.chat).to(self.device)
+        greedy = settings.temperature <= 0
+        processors = LogitsProcessorList()
+        if settings.repetition_penalty and settings.repetition_penalty != 1.0:
+            processors.append(RepetitionPenaltyLogitsProcessor(settings.repetition_penalty))
+        if not greedy:
+            processors.append(TemperatureLogitsWarper(settings.temperature))
+            if 0 < settings.top_p < 1:
+                processors.append(TopPLogitsWarper(settings.top_p))
+        generator = torch.Generator(device=self.device)
+        generator.manual_seed(settings.seed if settings.seed is not None else int.from_bytes(os.urandom(4), "little"))
+
+        all_ids = ids
+        new: list[int] = []
+        out = self.module(input_ids=ids, use_cache=True)
+        for _ in range(settings.max_new_tokens):
+            if stop is not None and stop.is_set():
+                break
+            scores = processors(all_ids, out.logits[:, -1, :].float())
+            if greedy:
+                token = scores.argmax(dim=-1, keepdim=True)
+            else:
+                token = torch.multinomial(torch.softmax(scores, dim=-1), 1, generator=generator)
+            token_id = int(token)
+            if token_id in self.eos_ids:
+                break
+            new.append(token_id)
+            all_ids = torch.cat([all_ids, token], dim=-1)
+            text = self.tokenizer.decode(new, skip_special_tokens=True)
+            if not text.endswith("\ufffd"):  # wait for the rest of a multi-byte character
+                yield text, len(new)
+            out = self.module(input_ids=token, past_key_values=out.past_key_values, use_cache=True)
+        yield self.tokenizer.decode(new, skip_special_tokens=True), len(new)
+
+
+def load_causal_lm(spec: ModelSpec, device: str) -> CausalLM:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if spec.source == "hub":
+        repo = spec.option("repo")
+        folder = repo
+    else:
+        folder = str(dequantized_gguf(resolve_path(spec)))
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    return CausalLM(model, tokenizer, device)
+
+
+_convert_lock = threading.Lock()
+
+
+def dequantized_gguf(gguf_path: Path) -> Path:
+    """A safetensors copy of a GGUF model, made once (~16 s) and reused (<1 s)."""
+    stat = gguf_path.stat()
+    key = hashlib.sha256(f"{gguf_path.name}:{stat.st_size}".encode()).hexdigest()[:12]
+    target = cache_dir() / "gguf" / f"{gguf_path.stem}-{key}"
+    with _convert_lock:
+        if (target / "model.safetensors").exists():
+            return target
+        log.info("dequantizing %s once into %s", gguf_path.name, target)
+        from safetensors.torch import save_model
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        folder, name = str(gguf_path.parent), gguf_path.name
+        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+        model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+        config = model.config
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        config.save_pretrained(tmp)
+        model.generation_config.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        save_model(model, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(tmp, target)
+        return target

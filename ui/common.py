@@ -1,0 +1,111 @@
+"""What every page needs: the shared manager, a model picker, loading with a
+spinner, and errors shown as messages, never as tracebacks."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+
+import streamlit as st
+
+from services.catalog import ModelSpec, check_availability
+from services.config import LIMITS
+from services.devices import describe_device
+from services.errors import InputError, ModelUnavailable
+from services.manager import ModelManager, default_manager
+
+log = logging.getLogger("dashboard")
+
+
+@st.cache_resource(show_spinner=False)
+def manager() -> ModelManager:
+    """One manager per server process, shared by every browser session."""
+    return default_manager()
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def _availability(model_id: str) -> tuple[bool, str]:
+    spec = manager().catalog.get(model_id)
+    found = check_availability(spec)
+    return found.available, found.reason
+
+
+def model_picker(task: str, key: str, label: str = "Model") -> ModelSpec:
+    """A select box of the task's catalog models; unavailable ones say why."""
+    specs = manager().catalog.for_task(task)
+    default_index = next((i for i, s in enumerate(specs) if s.default), 0)
+
+    def describe(spec: ModelSpec) -> str:
+        ok, _ = _availability(spec.id)
+        tags = " (default)" if spec.default else ""
+        return f"{spec.name}{tags}" + ("" if ok else " (unavailable)")
+
+    spec = st.selectbox(label, specs, index=default_index, format_func=describe, key=key)
+    ok, reason = _availability(spec.id)
+    if not ok:
+        st.warning(f"{spec.name} cannot be used here: {reason}")
+    else:
+        st.caption(f"Licence: {spec.licence}. Weights: {reason}.")
+    return spec
+
+
+def ensure_loaded(spec: ModelSpec) -> bool:
+    """Load the model with a visible spinner; False (and a message) if it cannot load."""
+    mgr = manager()
+    if mgr.is_loaded(spec.id):
+        return True
+    ok, reason = _availability(spec.id)
+    if not ok:
+        st.error(f"{spec.name} is unavailable: {reason}")
+        return False
+    with st.spinner(f"Loading {spec.name}... (the first load may convert weights; later loads are quick)"):
+        try:
+            mgr.get(spec.id)
+        except ModelUnavailable as exc:
+            st.error(str(exc))
+            return False
+        except Exception as exc:  # a broken model must fail alone
+            log.exception("loading %s failed", spec.id)
+            st.error(f"{spec.name} could not be loaded: {type(exc).__name__}: {exc}")
+            return False
+    return True
+
+
+@contextmanager
+def friendly_errors(what: str = "The request"):
+    """Turn failures into a message on the page; the page stays usable."""
+    try:
+        yield
+    except InputError as exc:
+        st.error(str(exc))
+    except ModelUnavailable as exc:
+        st.error(f"Model unavailable: {exc}")
+    except Exception as exc:
+        log.exception("%s failed", what)
+        st.error(f"{what} failed: {type(exc).__name__}. The details are in the server log.")
+
+
+def sidebar() -> None:
+    mgr = manager()
+    with st.sidebar:
+        st.markdown(f"**Device:** `{describe_device(mgr.device)}`")
+        loaded = mgr.loaded_ids()
+        if loaded:
+            st.markdown("**Loaded models:**\n" + "\n".join(f"- `{m}`" for m in loaded))
+        else:
+            st.caption("No model loaded yet; each loads on first use.")
+        budget = f"{mgr.budget_bytes / 2**20:.0f} MB" if mgr.budget_bytes else "no limit"
+        st.caption(f"Model memory: {mgr.used_mb():.0f} MB (budget: {budget})")
+
+
+def limits_caption(*names: str) -> str:
+    labels = {
+        "upload": f"files up to {LIMITS.max_upload_mb} MB",
+        "pixels": f"images up to {LIMITS.max_image_pixels / 1e6:.0f} megapixels",
+        "images": f"{LIMITS.max_images_per_request} images at once",
+        "audio": f"audio up to {LIMITS.max_audio_seconds / 60:.0f} minutes",
+        "text": f"text up to {LIMITS.max_text_chars:,} characters",
+        "tokens": f"up to {LIMITS.max_new_tokens} new tokens",
+        "frames": f"clips up to {LIMITS.max_video_frames} frames",
+    }
+    return "Limits: " + ", ".join(labels[n] for n in names) + "."

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .catalog import Catalog, ModelSpec, check_availability
+from .catalog import Availability, Catalog, ModelSpec, check_availability
 from .config import memory_budget_mb
 from .devices import pick_device
 from .errors import InputError, ModelUnavailable
@@ -83,11 +83,13 @@ class ModelManager:
         device: str | None = None,
         budget_mb: float | None = None,
         loaders: dict[str, Loader] | None = None,
+        check: Callable[[ModelSpec], Availability] = check_availability,
     ) -> None:
         self.catalog = catalog
         self.device = device or pick_device()
         self.budget_bytes = int(budget_mb * MB) if budget_mb else None
         self._loaders = loaders if loaders is not None else {}
+        self._check = check
         self._lock = threading.RLock()
         self._idle = threading.Condition(self._lock)
         self._entries: dict[str, _Entry] = {}
@@ -134,6 +136,10 @@ class ModelManager:
         if loader is None:
             raise ModelUnavailable(f"no loader for backend '{spec.backend}'")
         stats = self.stats(spec.id)
+        availability = self._check(spec)
+        if not availability.available:
+            stats.last_error = availability.reason
+            raise ModelUnavailable(f"{spec.name}: {availability.reason}")
         self._make_room(int(spec.size_mb * MB), exclude=spec.id)
         started = time.perf_counter()
         try:
@@ -142,7 +148,8 @@ class ModelManager:
             stats.last_error = str(exc)
             raise
         except Exception as exc:
-            log.exception("loading %s failed", spec.id)
+            log.warning("loading %s failed: %s", spec.id, exc)
+            log.debug("loading %s failed", spec.id, exc_info=True)
             stats.last_error = f"{type(exc).__name__}: {exc}"
             raise ModelUnavailable(f"{spec.name} could not be loaded: {stats.last_error}") from exc
         seconds = time.perf_counter() - started
@@ -294,7 +301,7 @@ class ModelManager:
 
     def availability(self):
         """``{model_id: Availability}`` for the whole catalog."""
-        return {spec.id: check_availability(spec) for spec in self.catalog}
+        return {spec.id: self._check(spec) for spec in self.catalog}
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from services.catalog import Catalog, ModelSpec
+from services.catalog import Availability, Catalog, ModelSpec
 from services.errors import ModelUnavailable
 from services.manager import MB, ModelManager
 
@@ -23,6 +23,10 @@ class FakeModel:
 
     def close(self):
         self.closed = True
+
+
+def AVAILABLE(spec):
+    return Availability(True, "test model")
 
 
 def catalog(*sizes):
@@ -45,7 +49,7 @@ def make_manager(sizes, budget=None, delay=0.0, fail=()):
             raise RuntimeError(fail[spec.id]) if isinstance(fail, dict) else RuntimeError("broken weights")
         return FakeModel(spec, device, spec.size_mb)
 
-    mgr = ModelManager(catalog(*sizes), device="cpu", budget_mb=budget, loaders={"fake": loader})
+    mgr = ModelManager(catalog(*sizes), device="cpu", budget_mb=budget, loaders={"fake": loader}, check=AVAILABLE)
     return mgr, loads
 
 
@@ -166,5 +170,13 @@ def test_device_choice_prefers_cuda_then_mps_then_cpu(monkeypatch):
 
 
 def test_the_manager_puts_models_on_its_device():
-    mgr = ModelManager(catalog(10), device="cuda:0", loaders={"fake": lambda s, d: FakeModel(s, d, 1)})
+    mgr = ModelManager(catalog(10), device="cuda:0", loaders={"fake": lambda s, d: FakeModel(s, d, 1)}, check=AVAILABLE)
     assert mgr.get("m0").device == "cuda:0"
+
+
+def test_an_unavailable_model_is_refused_before_loading_with_the_reason():
+    mgr = ModelManager(catalog(10), device="cpu", loaders={"fake": lambda s, d: FakeModel(s, d, 1)},
+                       check=lambda spec: Availability(False, "weights not cached and huggingface.co is unreachable"))
+    with pytest.raises(ModelUnavailable, match="unreachable"):
+        mgr.get("m0")
+    assert "unreachable" in mgr.status()[0].last_error

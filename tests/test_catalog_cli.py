@@ -1,0 +1,85 @@
+"""The catalog as data, and the CLI contract (exit codes, one-line errors, JSON)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from services.catalog import TASKS, Catalog, check_availability
+
+from .conftest import ROOT, SAMPLES
+
+
+def cli(*args, timeout=600):
+    return subprocess.run([sys.executable, "-m", "services", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_every_task_has_exactly_one_bundled_default_that_loads_here():
+    catalog = Catalog.load()
+    for task in TASKS:
+        spec = catalog.default_for(task)
+        assert spec.source in ("package", "local")
+        found = check_availability(spec)
+        assert found.available, f"{spec.id}: {found.reason}"
+
+
+def test_hub_models_say_why_they_are_unavailable_offline():
+    spec = Catalog.load().get("distilbert-sst2")
+    found = check_availability(spec)
+    assert not found.available and "huggingface.co" in found.reason
+
+
+def test_cli_models_lists_the_real_catalog():
+    out = cli("--json", "models")
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    ids = {r["id"] for r in rows}
+    assert {"efficientnet-lite0", "minilm-sst2", "spacy-conll", "smollm2-135m-instruct", "whisper-tiny.en", "nanodet-g"} <= ids
+    assert all(r["reason"] for r in rows)
+    assert {r["task"] for r in rows if r["default"] and r["available"]} == set(TASKS)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["classify", "pytest.ini"], "not an image"),
+        (["classify", "no-such-file.jpg"], "no such file"),
+        (["sentiment", ""], "empty"),
+        (["ner", "--file", "no-such.txt"], "no such file"),
+        (["transcribe", str(SAMPLES / "cat.jpg")], "audio"),
+        (["detect", "pytest.ini"], "not an image"),
+        (["generate", "hi", "--max-new-tokens", "100000"], "max new tokens"),
+        (["classify", str(SAMPLES / "cat.jpg"), "--model", "nope"], "unknown model"),
+        (["classify", str(SAMPLES / "cat.jpg"), "--model", "resnet50"], "unavailable"),
+    ],
+)
+def test_bad_input_exits_non_zero_with_one_line(args, message):
+    out = cli(*args)
+    assert out.returncode != 0
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert lines[0].startswith("error:") and message in lines[0]
+    assert "Traceback" not in out.stderr
+
+
+@pytest.mark.slow
+def test_cli_classify_json_shape():
+    out = cli("--json", "classify", str(SAMPLES / "cat.jpg"), "--top-k", "3")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data[0]["file"] == "cat.jpg" and len(data[0]["predictions"]) == 3
+    assert set(data[0]["predictions"][0]) == {"label", "index", "score"}
+    assert "cat" in data[0]["predictions"][0]["label"]
+
+
+@pytest.mark.slow
+def test_cli_detect_json_shape():
+    out = cli("--json", "detect", str(SAMPLES / "street.jpg"))
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)[0]
+    assert (data["width"], data["height"]) == (546, 413)
+    labels = [d["label"] for d in data["detections"]]
+    assert "bus" in labels and "car" in labels
+    assert all(len(d["box"]) == 4 for d in data["detections"])

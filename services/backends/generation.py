@@ -60,6 +60,7 @@ class CausalLM(TorchModel):
             eos.append(tokenizer.eos_token_id)
         self.eos_ids = set(eos)
         self.has_chat_template = bool(getattr(tokenizer, "chat_template", None))
+        self._cache_name: str | None = None
 
     def encode(self, prompt: str, chat: bool) -> torch.Tensor:
         if chat and self.has_chat_template:
@@ -100,6 +101,18 @@ class CausalLM(TorchModel):
         assert stream.result is not None
         return stream.result
 
+    def _cache_kwargs(self, out) -> dict:
+        """The key/value cache of the last step, under the name this transformers uses."""
+        if self._cache_name is None:
+            import inspect
+
+            params = inspect.signature(self.module.forward).parameters
+            self._cache_name = "cache" if "cache" in params else "past_key_values"
+        cache = getattr(out, "cache", None)
+        if cache is None:
+            cache = out.past_key_values
+        return {self._cache_name: cache}
+
     @torch.inference_mode()
     def _generate(self, prompt: str, settings: GenerationSettings, stop) -> Iterator[tuple[str, int]]:
         """Yields (text so far, tokens so far) after each new token."""
@@ -138,7 +151,7 @@ class CausalLM(TorchModel):
             text = self.tokenizer.decode(new, skip_special_tokens=True)
             if not text.endswith("\ufffd"):  # wait for the rest of a multi-byte character
                 yield text, len(new)
-            out = self.module(input_ids=token, past_key_values=out.past_key_values, use_cache=True)
+            out = self.module(input_ids=token, **self._cache_kwargs(out), use_cache=True)
         yield self.tokenizer.decode(new, skip_special_tokens=True), len(new)
 
 

@@ -1,0 +1,109 @@
+"""Every page through Streamlit's AppTest: it renders, takes real input, shows real output,
+and bad input gives a message rather than an exception."""
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from .conftest import ROOT, SAMPLES
+
+pytestmark = pytest.mark.slow
+TIMEOUT = 300
+
+
+def page(path: str) -> AppTest:
+    """The real app (navigation and sidebar included), opened on ``path``."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.switch_page(path)
+    return at
+
+
+def no_exceptions(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_home_page_lists_every_task():
+    at = page("pages/home.py").run()
+    no_exceptions(at)
+    text = " ".join(m.value for m in at.markdown)
+    for blurb in ("ImageNet classes", "Sentiment", "instruct model", "Whisper", "Boxes around"):
+        assert blurb in text
+    defaults = [c.value for c in at.caption if c.value.startswith("Default model:")]
+    assert len(defaults) == 5
+
+
+def test_system_page_shows_the_catalog():
+    at = page("pages/system.py").run()
+    no_exceptions(at)
+    frame = at.dataframe[0].value
+    assert "efficientnet-lite0" in set(frame["model"])
+    at.button[0].click().run()  # Load the selected (default image) model
+    no_exceptions(at)
+    assert any("is loaded" in s.value for s in at.success)
+
+
+def test_image_page_classifies_a_sample_cat():
+    at = page("pages/image_classification.py").run()
+    no_exceptions(at)
+    at.multiselect(key="img_samples").select("cat.jpg").run()
+    no_exceptions(at)
+    heading = " ".join(h.value for h in at.subheader)
+    assert "cat" in heading.lower()
+
+
+def test_image_page_table_for_several_samples():
+    at = page("pages/image_classification.py").run()
+    at.multiselect(key="img_samples").select("cat.jpg").select("coffee.jpg").run()
+    no_exceptions(at)
+    frame = at.dataframe[0].value
+    assert list(frame["file"]) == ["cat.jpg", "coffee.jpg"]
+    assert "espresso" in frame["top class"].iloc[1] or "cup" in frame["top class"].iloc[1]
+
+
+def test_text_analysis_page_shows_sentiment_and_escaped_entities():
+    at = page("pages/text_analysis.py").run()
+    no_exceptions(at)
+    at.text_area(key="ta_text").input(
+        "<script>alert(1)</script> Angela Merkel met Emmanuel Macron in Paris. <img src=x onerror=alert(2)> "
+        "It was a wonderful, productive meeting."
+    ).run()
+    no_exceptions(at)
+    html = " ".join(m.value for m in at.markdown)
+    assert "<script>" not in html and "<img src=x" not in html
+    assert "&lt;script&gt;" in html
+    assert "POSITIVE" in html
+    assert "Paris" in html and "LOC" in html
+
+
+def test_text_analysis_page_refuses_empty_text():
+    at = page("pages/text_analysis.py").run()
+    at.text_area(key="ta_text").input("   ").run()
+    no_exceptions(at)
+    at.button(key="ta_go").click().run()
+    no_exceptions(at)
+
+
+def test_generation_page_streams_an_answer():
+    at = page("pages/text_generation.py").run()
+    no_exceptions(at)
+    at.text_area(key="gen_prompt").input("What is the capital of France?")
+    at.slider(key="gen_max").set_value(12)
+    at.slider(key="gen_temp").set_value(0.0)
+    at.button(key="gen_go").click().run()
+    no_exceptions(at)
+    assert "Paris" in " ".join(m.value for m in at.markdown)
+    assert any("tokens/s" in c.value for c in at.caption)
+
+
+def test_detection_page_finds_the_bus():
+    at = page("pages/detection.py").run()
+    no_exceptions(at)
+    at.checkbox(key="det_sample").check().run()
+    no_exceptions(at)
+    counts = at.dataframe[0].value
+    assert "bus" in counts.index
+
+
+def test_speech_page_renders_its_inputs():
+    at = page("pages/speech.py").run()
+    no_exceptions(at)
+    assert any("Upload an audio file" in i.value for i in at.info)

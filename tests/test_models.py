@@ -1,0 +1,196 @@
+"""The bundled real models, through the task API, asserting on real outputs."""
+
+import csv
+import io
+import threading
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from services import api
+from services.backends.generation import GenerationSettings
+
+from .conftest import DATA, SAMPLES, SPEECH_TEXT
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_cat_photo_is_a_cat(manager):
+    result = api.classify([SAMPLES / "cat.jpg"], top_k=5, manager=manager)[0]
+    assert result.predictions[0].label in {"tabby", "tiger cat", "Egyptian cat"}
+    assert sum(p.score for p in result.predictions[:3]) > 0.8
+
+
+@pytest.mark.parametrize("name, accepted", [
+    ("coffee.jpg", {"espresso", "cup", "coffee mug"}),
+    ("rocket.jpg", {"missile", "projectile", "space shuttle"}),
+])
+def test_more_real_photos(manager, name, accepted):
+    top = api.classify([SAMPLES / name], top_k=5, manager=manager)[0].predictions
+    assert top[0].label in accepted
+
+
+def test_classification_of_a_batch_matches_one_by_one(manager):
+    files = [SAMPLES / n for n in ("cat.jpg", "coffee.jpg", "rocket.jpg")]
+    batch = api.classify(files, manager=manager)
+    single = [api.classify([f], manager=manager)[0] for f in files]
+    for b, s in zip(batch, single):
+        assert b.predictions[0].label == s.predictions[0].label
+        assert abs(b.predictions[0].score - s.predictions[0].score) < 1e-3
+
+
+def test_sentiment_on_review_sentences_meets_the_bar(manager):
+    with open(DATA / "reviews.tsv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    results = api.sentiment([r["text"] for r in rows], manager=manager)
+    by_domain = {}
+    for row, result in zip(rows, results):
+        correct = (result.label == "POSITIVE") == (row["label"] == "1")
+        by_domain.setdefault(row["domain"], []).append(correct)
+    accuracy = {d: sum(v) / len(v) for d, v in by_domain.items()}
+    assert all(a >= 0.88 for a in accuracy.values()), accuracy
+
+
+def test_sentiment_scores_are_probabilities(manager):
+    strong, weak = api.sentiment(["An absolutely wonderful, joyful film.", "It was a film."], manager=manager)
+    assert strong.label == "POSITIVE" and strong.score > 0.9
+    assert 0.5 <= weak.score < strong.score
+
+
+def test_entities_have_offsets_into_the_text(manager):
+    text = "Angela Merkel met Emmanuel Macron in Paris on Tuesday, said a spokesman for the European Union."
+    result = api.entities(text, manager=manager)[0]
+    found = {(e.text, e.label) for e in result.entities}
+    assert ("Angela Merkel", "PER") in found and ("Emmanuel Macron", "PER") in found
+    assert ("Paris", "LOC") in found and ("European Union", "ORG") in found
+    for ent in result.entities:
+        assert text[ent.start : ent.end] == ent.text
+
+
+def test_long_text_entities_are_found_past_the_first_chunk(manager):
+    text = "Nothing to see here. " * 400 + "Barack Obama flew to Berlin."
+    result = api.entities(text, manager=manager)[0]
+    assert any(e.text == "Berlin" and text[e.start : e.end] == "Berlin" for e in result.entities)
+
+
+def test_generation_answers_and_same_seed_same_text(manager):
+    greedy = api.generate("What is the capital of France?", GenerationSettings(max_new_tokens=16, temperature=0),
+                          manager=manager)
+    assert "Paris" in greedy.text
+    sampled = GenerationSettings(max_new_tokens=24, temperature=0.8, seed=3)
+    first = api.generate("Name a colour.", sampled, manager=manager)
+    second = api.generate("Name a colour.", sampled, manager=manager)
+    assert first.text == second.text and first.tokens > 0
+
+
+def test_two_sessions_generate_at_once_without_mixing(manager):
+    prompts = {"a": "What is the capital of France?", "b": "What is the capital of Italy?"}
+    expected = {k: api.generate(p, GenerationSettings(max_new_tokens=12, temperature=0), manager=manager).text
+                for k, p in prompts.items()}
+    progress = {"a": [], "b": []}
+    results = {}
+
+    def session(key):
+        stream = api.generate_stream(prompts[key], GenerationSettings(max_new_tokens=12, temperature=0), manager=manager)
+        for piece in stream:
+            progress[key].append(piece)
+        results[key] = stream.result.text
+
+    threads = [threading.Thread(target=session, args=(k,)) for k in prompts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == expected
+    assert "Paris" in results["a"] and "Rome" in results["b"]
+    assert len(progress["a"]) > 1 and len(progress["b"]) > 1
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    norm = lambda s: "".join(c.lower() if c.isalnum() or c.isspace() else " " for c in s).split()  # noqa: E731
+    ref, hyp = norm(reference), norm(hypothesis)
+    d = np.arange(len(hyp) + 1)
+    for i, r in enumerate(ref, 1):
+        prev, d[0] = d.copy(), i
+        for j, h in enumerate(hyp, 1):
+            d[j] = min(prev[j] + 1, d[j - 1] + 1, prev[j - 1] + (r != h))
+    return d[-1] / max(1, len(ref))
+
+
+def test_transcription_of_clean_speech(manager, speech_wav):
+    transcript = api.transcribe(speech_wav, manager=manager, word_timestamps=True)
+    assert transcript.language == "en"
+    assert word_error_rate(SPEECH_TEXT, transcript.text) <= 0.10, transcript.text
+    words = [w for s in transcript.segments for w in s.words]
+    assert words and all(w.start <= w.end for w in words)
+    assert words[-1].end <= transcript.duration + 0.5
+
+
+def test_multilingual_base_detects_english(manager, speech_wav):
+    transcript = api.transcribe(speech_wav, model="whisper-base", manager=manager)
+    assert transcript.language == "en"
+    assert word_error_rate(SPEECH_TEXT, transcript.text) <= 0.15, transcript.text
+
+
+def test_transcription_reports_progress(manager, speech_wav):
+    seen = []
+    api.transcribe(speech_wav, manager=manager, progress=lambda done, total, segs: seen.append((done, total, len(segs))))
+    assert seen and seen[-1][0] == pytest.approx(seen[-1][1], abs=0.5) and seen[-1][2] >= 1
+
+
+def test_silence_transcribes_to_little_or_nothing(manager):
+    buf = io.BytesIO()
+    import wave
+
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000)
+        w.writeframes(np.zeros(16000 * 3, "<i2").tobytes())
+    transcript = api.transcribe(buf.getvalue(), manager=manager)
+    assert len(transcript.text.split()) <= 3
+
+
+def test_detection_finds_the_bus_and_cars(manager):
+    result = api.detect([SAMPLES / "street.jpg"], threshold=0.4, manager=manager)[0]
+    labels = [d.label for d in result.detections]
+    assert "bus" in labels and "car" in labels
+    bus = next(d for d in result.detections if d.label == "bus")
+    x1, y1, x2, y2 = bus.box
+    assert 30 < x1 < 110 and 80 < y1 < 150 and 430 < x2 < 510 and 360 < y2 < 413  # the double decker
+
+
+def test_detection_boxes_are_in_original_pixels(manager):
+    big = Image.open(SAMPLES / "street.jpg").resize((1092, 826))
+    buf = io.BytesIO()
+    big.save(buf, "JPEG")
+    small = api.detect([SAMPLES / "street.jpg"], threshold=0.5, manager=manager)[0]
+    large = api.detect([("big.jpg", buf.getvalue())], threshold=0.5, manager=manager)[0]
+    bus_small = next(d for d in small.detections if d.label == "bus").box
+    bus_large = next(d for d in large.detections if d.label == "bus").box
+    assert all(abs(b - 2 * a) < 20 for a, b in zip(bus_small, bus_large))
+
+
+def test_clip_detection_end_to_end():
+    """A short clip made from the street photo: decode, detect per frame, encode."""
+    import av
+
+    from services.video import annotate_clip, decode_clip
+
+    photo = Image.open(SAMPLES / "street.jpg").convert("RGB")
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as container:
+        stream = container.add_stream("mpeg4", rate=5)
+        stream.width, stream.height, stream.pix_fmt = 544, 412, "yuv420p"
+        for shift in range(0, 10):
+            frame = photo.crop((shift, 0, shift + 544, 412))
+            for packet in stream.encode(av.VideoFrame.from_image(frame)):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    frames = decode_clip(buf.getvalue(), every=2)
+    assert len(frames.frames) == 5
+    results = api.detect_images([(str(t), img) for t, img in frames.frames], api.model_for("detection"), 0.4, None,
+                                api._manager(None))
+    assert all("bus" in [d.label for d in r.detections] for r in results)
+    video = annotate_clip([(t, img, r.detections) for (t, img), r in zip(frames.frames, results)], fps=2.5)
+    assert len(video) > 1000 and len(decode_clip(video).frames) == 5

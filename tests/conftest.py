@@ -24,23 +24,20 @@ def manager():
     return default_manager()
 
 
-@pytest.fixture(scope="session")
-def speech_wav(tmp_path_factory) -> Path:
-    """Clean read English speech: espeak-ng when installed, else the bundled clip."""
-    import shutil
-    import subprocess
-
-    bundled = DATA / "speech.wav"
-    if bundled.exists():
-        return bundled
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("no speech sample and espeak-ng is not installed")
-    out = tmp_path_factory.mktemp("speech") / "speech.wav"
-    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "140", "-w", str(out), SPEECH_TEXT], check=True)
-    return out
-
-
+JFK_TEXT = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
 SPEECH_TEXT = (
     "The weather is nice today. We will walk to the park after lunch. "
     "Please remember to bring your camera and a bottle of water."
 )
+
+
+@pytest.fixture(scope="session")
+def real_speech() -> tuple[Path, str]:
+    """Real read English speech and its transcript."""
+    return DATA / "jfk.mp3", JFK_TEXT
+
+
+@pytest.fixture(scope="session")
+def synthetic_speech() -> tuple[Path, str]:
+    """Robotic espeak-ng speech (harder for tiny models than real speech)."""
+    return DATA / "espeak.wav", SPEECH_TEXT

@@ -11,7 +11,7 @@ from PIL import Image
 from services import api
 from services.backends.generation import GenerationSettings
 
-from .conftest import DATA, SAMPLES, SPEECH_TEXT
+from .conftest import DATA, SAMPLES
 
 pytestmark = pytest.mark.slow
 
@@ -118,24 +118,26 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
     return d[-1] / max(1, len(ref))
 
 
-def test_transcription_of_clean_speech(manager, speech_wav):
-    transcript = api.transcribe(speech_wav, manager=manager, word_timestamps=True)
+def test_transcription_of_real_speech(manager, real_speech):
+    audio, reference = real_speech
+    transcript = api.transcribe(audio, manager=manager, word_timestamps=True)
     assert transcript.language == "en"
-    assert word_error_rate(SPEECH_TEXT, transcript.text) <= 0.10, transcript.text
+    assert word_error_rate(reference, transcript.text) <= 0.10, transcript.text
     words = [w for s in transcript.segments for w in s.words]
     assert words and all(w.start <= w.end for w in words)
     assert words[-1].end <= transcript.duration + 0.5
 
 
-def test_multilingual_base_detects_english(manager, speech_wav):
-    transcript = api.transcribe(speech_wav, model="whisper-base", manager=manager)
+def test_multilingual_base_detects_english_in_synthetic_speech(manager, synthetic_speech):
+    audio, reference = synthetic_speech
+    transcript = api.transcribe(audio, model="whisper-base", manager=manager)
     assert transcript.language == "en"
-    assert word_error_rate(SPEECH_TEXT, transcript.text) <= 0.15, transcript.text
+    assert word_error_rate(reference, transcript.text) <= 0.15, transcript.text
 
 
-def test_transcription_reports_progress(manager, speech_wav):
+def test_transcription_reports_progress(manager, real_speech):
     seen = []
-    api.transcribe(speech_wav, manager=manager, progress=lambda done, total, segs: seen.append((done, total, len(segs))))
+    api.transcribe(real_speech[0], manager=manager, progress=lambda done, total, segs: seen.append((done, total, len(segs))))
     assert seen and seen[-1][0] == pytest.approx(seen[-1][1], abs=0.5) and seen[-1][2] >= 1
 
 

@@ -1,0 +1,162 @@
+"""End-to-end in real headless Chromium against `streamlit run` on loopback:
+open each page, upload a real file, and check the prediction shown.
+Screenshots go to artifacts/screenshots/ (paths printed in the test output)."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from .conftest import ARTIFACTS, DATA, ROOT, SAMPLES
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
+SHOTS = ARTIFACTS / "screenshots"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian chromium is not installed (make browser)")
+    port = free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "DASHBOARD_OFFLINE": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
+         "127.0.0.1", "--server.headless", "true"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(url + "/_stcore/health", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not start")
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        instance = p.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"],
+        )
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    tab = context.new_page()
+    yield tab
+    context.close()
+
+
+def shot(tab, name):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    tab.screenshot(path=str(path), full_page=True)
+    print(f"screenshot: {path}")
+
+
+def open_page(tab, server, slug):
+    tab.goto(f"{server}/{slug}")
+    tab.wait_for_selector("[data-testid='stSidebar']", timeout=60_000)
+
+
+def no_exception(tab):
+    assert tab.locator("[data-testid='stException']").count() == 0
+
+
+def test_home(page, server):
+    open_page(page, server, "")
+    page.get_by_text("Loaded models").wait_for(timeout=60_000)
+    no_exception(page)
+    shot(page, "home")
+
+
+def test_image_upload_shows_cat(page, server):
+    open_page(page, server, "image_classification")
+    page.locator("input[type='file']").first.set_input_files(str(SAMPLES / "cat.jpg"))
+    page.get_by_text("cat (", exact=False).first.wait_for(timeout=180_000)
+    no_exception(page)
+    shot(page, "image_classification")
+
+
+def test_text_analysis_shows_sentiment_and_entities(page, server):
+    open_page(page, server, "text_analysis")
+    box = page.locator("textarea").first
+    box.fill("Angela Merkel visited Paris. <img src=x onerror=alert(1)> It was a wonderful trip.")
+    page.get_by_role("button", name="Analyse").click()
+    page.get_by_text("POSITIVE").first.wait_for(timeout=180_000)
+    page.locator("mark").first.wait_for(timeout=60_000)
+    assert page.locator("img[src='x']").count() == 0
+    no_exception(page)
+    shot(page, "text_analysis")
+
+
+def test_generation_streams(page, server):
+    open_page(page, server, "text_generation")
+    page.locator("textarea").first.fill("What is the capital of France?")
+    page.get_by_role("button", name="Generate").click()
+    page.get_by_text("tokens/s", exact=False).wait_for(timeout=300_000)
+    assert "Paris" in page.inner_text("body")
+    no_exception(page)
+    shot(page, "text_generation")
+
+
+def test_speech_upload_transcribes(page, server):
+    open_page(page, server, "speech")
+    page.locator("input[type='file']").first.set_input_files(str(DATA / "jfk.mp3"))
+    page.get_by_role("button", name="Transcribe").click()
+    page.get_by_text("ask not what your country", exact=False).first.wait_for(timeout=300_000)
+    no_exception(page)
+    shot(page, "speech")
+
+
+def test_detection_upload_draws_boxes(page, server):
+    open_page(page, server, "detection")
+    page.locator("input[type='file']").first.set_input_files(str(SAMPLES / "street.jpg"))
+    page.get_by_text("objects", exact=False).first.wait_for(timeout=180_000)
+    assert "bus" in page.inner_text("body")
+    no_exception(page)
+    shot(page, "detection")
+
+
+def test_system_page(page, server):
+    open_page(page, server, "system")
+    page.get_by_text("Load, unload, warm up").wait_for(timeout=60_000)
+    no_exception(page)
+    shot(page, "system")
+
+
+def test_bad_upload_shows_a_message_and_the_page_keeps_working(page, server, tmp_path):
+    bogus = tmp_path / "notes.jpg"
+    bogus.write_text("this is text, not a picture")
+    open_page(page, server, "image_classification")
+    page.locator("input[type='file']").first.set_input_files([str(bogus), str(SAMPLES / "coffee.jpg")])
+    page.get_by_text("not an image file", exact=False).first.wait_for(timeout=180_000)
+    page.get_by_text("espresso", exact=False).first.wait_for(timeout=180_000)
+    no_exception(page)
+    assert "Traceback" not in page.inner_text("body")

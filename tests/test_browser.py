@@ -74,6 +74,9 @@ def page(browser):
 
 
 def shot(tab, name):
+    """Full-page screenshot once images and charts have rendered."""
+    tab.wait_for_function("() => [...document.images].every(i => i.complete)", timeout=30_000)
+    tab.wait_for_timeout(2000)
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
     tab.screenshot(path=str(path), full_page=True)

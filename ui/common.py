@@ -87,7 +87,7 @@ def friendly_errors(what: str = "The request"):
 
 def sidebar() -> None:
     mgr = manager()
-    with st.sidebar:
+    with st.container():
         st.markdown(f"**Device:** `{describe_device(mgr.device)}`")
         loaded = mgr.loaded_ids()
         if loaded:

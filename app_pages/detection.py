@@ -59,8 +59,8 @@ with image_tab:
                 col_img.image(draw_detections(data, kept), caption=f"{name}: {len(kept)} objects",
                               use_container_width=True)
                 counts = pd.Series([d.label for d in kept], dtype="object").value_counts()
-                col_counts.markdown("**Counts**")
-                col_counts.dataframe(counts.rename("count"), use_container_width=True)
+                col_counts.markdown("**Counts**\n\n" + ("\n".join(f"- {label}: **{n}**" for label, n in counts.items())
+                                                          or "nothing above the threshold"))
                 col_counts.caption(f"{result.seconds * 1000:.0f} ms, {result.width}x{result.height}")
         if everything:
             st.download_button("Download detections (JSON)", json.dumps(everything, indent=2), "detections.json",

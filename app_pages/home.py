@@ -13,15 +13,15 @@ st.write(
 )
 
 PAGES = [
-    ("Image classification", "pages/image_classification.py", "image-classification",
+    ("Image classification", "app_pages/image_classification.py", "image-classification",
      "ImageNet classes for photos: upload several, use the camera, or try a sample; top-k chart and CSV."),
-    ("Text analysis", "pages/text_analysis.py", "sentiment",
+    ("Text analysis", "app_pages/text_analysis.py", "sentiment",
      "Sentiment with a calibrated confidence, and named entities highlighted in your text."),
-    ("Text generation", "pages/text_generation.py", "text-generation",
+    ("Text generation", "app_pages/text_generation.py", "text-generation",
      "A small instruct model streams its answer; temperature, top-p, repetition penalty and seed."),
-    ("Speech transcription", "pages/speech.py", "speech",
+    ("Speech transcription", "app_pages/speech.py", "speech",
      "Whisper turns speech into text with timestamps; upload or record; TXT, SRT and VTT downloads."),
-    ("Road-scene detection", "pages/detection.py", "detection",
+    ("Road-scene detection", "app_pages/detection.py", "detection",
      "Boxes around cars, people, lights and signs in images and short clips, with counts."),
 ]
 
@@ -50,5 +50,5 @@ if rows:
     )
 else:
     st.caption("None yet. Models load on first use; the System page can load or warm them up.")
-st.page_link("pages/system.py", label="System: devices, memory, latency, load/unload")
+st.page_link("app_pages/system.py", label="System: devices, memory, latency, load/unload")
 assert set(TASKS) >= {p[2] for p in PAGES}

@@ -48,10 +48,10 @@ def classify(
     manager = _manager(manager)
     model_id = model_for("image-classification", model, manager)
     decoded = [(name, load_image(data, name)) for name, data in _named(images)]
-    with manager.use(model_id, items=len(decoded)) as classifier:
-        started = time.perf_counter()
-        rows = classifier.predict([img for _, img in decoded], top_k=top_k)
-        each = (time.perf_counter() - started) / len(decoded)
+    manager.get(model_id)  # load outside the timing
+    started = time.perf_counter()
+    rows = manager.batched(model_id, "predict", [img for _, img in decoded], top_k=top_k)
+    each = (time.perf_counter() - started) / len(decoded)
     return [Classification(file=name, predictions=preds, seconds=round(each, 4)) for (name, _), preds in zip(decoded, rows)]
 
 
@@ -67,8 +67,7 @@ def sentiment(texts: str | Sequence[str], model: str | None = None, manager: Mod
     manager = _manager(manager)
     model_id = model_for("sentiment", model, manager)
     cleaned = _texts(texts)
-    with manager.use(model_id, items=len(cleaned)) as classifier:
-        return classifier.predict(cleaned)
+    return manager.batched(model_id, "predict", cleaned)
 
 
 def entities(texts: str | Sequence[str], model: str | None = None, manager: ModelManager | None = None) -> list[EntityResult]:
@@ -76,8 +75,7 @@ def entities(texts: str | Sequence[str], model: str | None = None, manager: Mode
     manager = _manager(manager)
     model_id = model_for("ner", model, manager)
     cleaned = _texts(texts)
-    with manager.use(model_id, items=len(cleaned)) as tagger:
-        return tagger.predict(cleaned)
+    return manager.batched(model_id, "predict", cleaned)
 
 
 def generation_settings(**kwargs):
@@ -157,10 +155,12 @@ def detect(
 def detect_images(decoded, model_id: str, threshold: float, classes, manager: ModelManager) -> list[DetectionResult]:
     """Detection on already decoded images (video frames come this way)."""
     wanted = set(classes) if classes else None
-    with manager.use(model_id, items=len(decoded)) as detector:
-        started = time.perf_counter()
-        rows = detector.predict([img for _, img in decoded], threshold=min(threshold, 0.05) if threshold else 0.05)
-        each = (time.perf_counter() - started) / max(1, len(decoded))
+    from .backends.detection import MIN_SCORE
+
+    manager.get(model_id)
+    started = time.perf_counter()
+    rows = manager.batched(model_id, "predict", [img for _, img in decoded], threshold=MIN_SCORE)
+    each = (time.perf_counter() - started) / max(1, len(decoded))
     results = []
     for (name, img), found in zip(decoded, rows):
         kept = [d for d in found if d.score >= threshold and (wanted is None or d.label in wanted)]

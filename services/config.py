@@ -62,3 +62,17 @@ def memory_budget_mb() -> float | None:
     """``MODEL_MEMORY_BUDGET_MB``: total size of loaded models before eviction; unset = no limit."""
     raw = os.environ.get("MODEL_MEMORY_BUDGET_MB", "").strip()
     return float(raw) if raw else None
+
+
+def batching_enabled() -> bool:
+    """``DYNAMIC_BATCHING=0`` turns micro-batching off (one request per model call)."""
+    return os.environ.get("DYNAMIC_BATCHING", "1").strip() != "0"
+
+
+def batch_max_wait_ms() -> float:
+    """How long a request waits for others to share its batch (``BATCH_MAX_WAIT_MS``)."""
+    return _env_float("BATCH_MAX_WAIT_MS", 3.0)
+
+
+def batch_max_items() -> int:
+    return _env_int("BATCH_MAX_ITEMS", 32)

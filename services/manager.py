@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .catalog import Availability, Catalog, ModelSpec, check_availability
-from .config import memory_budget_mb
+from .batching import MicroBatcher
+from .config import batch_max_items, batch_max_wait_ms, batching_enabled, memory_budget_mb
 from .devices import pick_device
 from .errors import InputError, ModelUnavailable
 from .stats import ModelStats
@@ -95,6 +96,7 @@ class ModelManager:
         self._entries: dict[str, _Entry] = {}
         self._loading: dict[str, Future] = {}
         self._stats: dict[str, ModelStats] = {}
+        self._batchers: dict[tuple, MicroBatcher] = {}
 
     # ------------------------------------------------------------------ loading
     def register(self, backend: str, loader: Loader) -> None:
@@ -206,6 +208,25 @@ class ModelManager:
                 self._idle.notify_all()
             if not failed:
                 self.stats(model_id).record_call(time.perf_counter() - started, items)
+
+    # ------------------------------------------------------------------ batching
+    def batched(self, model_id: str, method: str, items: list, **kwargs) -> list:
+        """``model.<method>(items, **kwargs)``, batched with concurrent requests for
+        the same model and settings (dynamic micro-batching). Results keep ``items``' order."""
+        if not batching_enabled():
+            with self.use(model_id, items=len(items)) as model:
+                return getattr(model, method)(items, **kwargs)
+        key = (model_id, method, tuple(sorted(kwargs.items())))
+        with self._lock:
+            batcher = self._batchers.get(key)
+            if batcher is None:
+                def run(batch: list) -> list:
+                    with self.use(model_id, items=len(batch)) as model:
+                        return getattr(model, method)(batch, **kwargs)
+
+                batcher = self._batchers[key] = MicroBatcher(run, max_batch=batch_max_items(),
+                                                             max_wait=batch_max_wait_ms() / 1000)
+        return batcher.submit(items)
 
     # ------------------------------------------------------------------ eviction
     def _used_bytes(self) -> int:

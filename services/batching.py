@@ -1,40 +1,45 @@
 """Dynamic micro-batching, as Triton's dynamic batcher does it: requests for the
-same model that arrive within a few milliseconds of each other run as one batch.
+same model that arrive while the model is busy run together as one batch.
 
-A request waits at most ``max_wait`` seconds (a few milliseconds) for company
-before its batch runs; while a batch runs, new requests queue and form the next
-one, so under load batches grow by themselves.
+There is no batching thread: the first caller runs its own request at once (a
+lone user pays nothing), requests that arrive meanwhile queue up, and when the
+batch finishes the oldest waiting caller leads the next batch with everything
+queued so far. Under load, batches grow by themselves. An optional
+``max_wait`` lets a leader wait a few milliseconds for company.
 """
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
-from dataclasses import dataclass
 from typing import Any
 
 RunBatch = Callable[[list[Any]], list[Any]]
 
 
-@dataclass
 class _Request:
-    items: Sequence[Any]
-    future: Future
+    __slots__ = ("items", "wake", "lead", "done", "result", "error")
+
+    def __init__(self, items: Sequence[Any]) -> None:
+        self.items = items
+        self.wake = threading.Event()
+        self.lead = False
+        self.done = False
+        self.result: list[Any] | None = None
+        self.error: BaseException | None = None
 
 
 class MicroBatcher:
-    """Collects requests for one (model, settings) pair and runs them together."""
+    """Collects concurrent requests for one (model, settings) pair and runs them together."""
 
-    def __init__(self, run: RunBatch, max_batch: int = 32, max_wait: float = 0.004) -> None:
+    def __init__(self, run: RunBatch, max_batch: int = 32, max_wait: float = 0.0) -> None:
         self._run = run
         self.max_batch = max_batch
         self.max_wait = max_wait
-        self._queue: queue.Queue[_Request] = queue.Queue()
-        self._worker: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._pending: list[_Request] = []
+        self._busy = False
         self.batches = 0
         self.items = 0
 
@@ -42,46 +47,55 @@ class MicroBatcher:
         """Results for ``items`` (in order), computed in a shared batch."""
         if not items:
             return []
-        request = _Request(items, Future())
-        self._ensure_worker()
-        self._queue.put(request)
-        return request.future.result()
-
-    def _ensure_worker(self) -> None:
+        request = _Request(items)
         with self._lock:
-            if self._worker is None or not self._worker.is_alive():
-                self._worker = threading.Thread(target=self._loop, name="micro-batcher", daemon=True)
-                self._worker.start()
+            self._pending.append(request)
+            if not self._busy:
+                self._busy = True
+                request.lead = True
+        while not request.done:
+            if request.lead:
+                self._lead()
+            else:
+                request.wake.wait()
+                request.wake.clear()
+        if request.error is not None:
+            raise request.error
+        assert request.result is not None
+        return request.result
 
-    def _loop(self) -> None:
-        while True:
-            first = self._queue.get()
-            batch, count = [first], len(first.items)
-            deadline = time.monotonic() + self.max_wait
-            while count < self.max_batch:
-                remaining = deadline - time.monotonic()
-                try:
-                    nxt = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                batch.append(nxt)
-                count += len(nxt.items)
-            self._execute(batch)
-
-    def _execute(self, batch: list[_Request]) -> None:
+    def _lead(self) -> None:
+        """Run one batch: the oldest pending requests, this leader's first among them."""
+        if self.max_wait > 0:
+            time.sleep(self.max_wait)
+        with self._lock:
+            batch, count = [], 0
+            while self._pending and (not batch or count + len(self._pending[0].items) <= self.max_batch):
+                request = self._pending.pop(0)
+                batch.append(request)
+                count += len(request.items)
         flat = [item for request in batch for item in request.items]
         try:
             results = self._run(flat)
             if len(results) != len(flat):
                 raise RuntimeError(f"batch returned {len(results)} results for {len(flat)} items")
-        except BaseException as exc:  # every waiting request learns why
+            start = 0
             for request in batch:
-                request.future.set_exception(exc)
-            return
-        self.batches += 1
-        self.items += len(flat)
-        start = 0
-        for request in batch:
-            end = start + len(request.items)
-            request.future.set_result(results[start:end])
-            start = end
+                request.result = list(results[start : start + len(request.items)])
+                start += len(request.items)
+            self.batches += 1
+            self.items += len(flat)
+        except BaseException as exc:  # every request in the batch learns why
+            for request in batch:
+                request.error = exc
+        with self._lock:
+            for request in batch:
+                request.done = True
+                request.lead = False
+                request.wake.set()
+            if self._pending:
+                nxt = self._pending[0]
+                nxt.lead = True
+                nxt.wake.set()
+            else:
+                self._busy = False

@@ -70,8 +70,8 @@ def batching_enabled() -> bool:
 
 
 def batch_max_wait_ms() -> float:
-    """How long a request waits for others to share its batch (``BATCH_MAX_WAIT_MS``)."""
-    return _env_float("BATCH_MAX_WAIT_MS", 3.0)
+    """How long a batch leader waits for company (``BATCH_MAX_WAIT_MS``, default 0: batches form while the model is busy)."""
+    return _env_float("BATCH_MAX_WAIT_MS", 0.0)
 
 
 def batch_max_items() -> int:

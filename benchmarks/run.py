@@ -1,0 +1,307 @@
+"""Benchmark the service layer against named baselines, in the same process.
+
+    .venv/bin/python benchmarks/run.py [--tasks image,sentiment,ner,detection,generation,speech] [--requests 24]
+
+For each task it prints a markdown table: cold load, warm p50/p95 latency of a
+lone request, throughput with 1 and 8 concurrent clients, and process peak RSS,
+for the project's service and for a baseline, with the ratio service/baseline.
+No pytest timing: numbers are for reading, not for asserting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("DASHBOARD_OFFLINE", "1")
+
+from services import api  # noqa: E402
+from services.manager import ModelManager  # noqa: E402
+
+SAMPLES = ROOT / "assets" / "samples"
+DATA = ROOT / "tests" / "data"
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def percentile(values, q):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def latencies(call: Callable[[int], object], n: int) -> list[float]:
+    out = []
+    for i in range(n):
+        started = time.perf_counter()
+        call(i)
+        out.append(time.perf_counter() - started)
+    return out
+
+
+def throughput(call: Callable[[int], object], clients: int, per_client: int) -> tuple[float, list[float]]:
+    """Requests per second with ``clients`` threads, and every request's latency."""
+    lat: list[float] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(clients + 1)
+
+    def worker(c):
+        barrier.wait()
+        for i in range(per_client):
+            started = time.perf_counter()
+            call(c * per_client + i)
+            with lock:
+                lat.append(time.perf_counter() - started)
+
+    threads = [threading.Thread(target=worker, args=(c,)) for c in range(clients)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for t in threads:
+        t.join()
+    return clients * per_client / (time.perf_counter() - started), lat
+
+
+class Serial:
+    """The baseline way to share one model: one request at a time, behind a lock."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.lock = threading.Lock()
+
+    def __call__(self, i):
+        with self.lock:
+            return self.fn(i)
+
+
+def measure(name: str, load: Callable[[], Callable[[int], object]], requests: int) -> dict:
+    started = time.perf_counter()
+    call = load()
+    cold = time.perf_counter() - started
+    call(0)  # warm
+    lone = latencies(call, max(8, requests // 2))
+    rps1, _ = throughput(call, 1, requests // 2 or 1)
+    rps8, lat8 = throughput(call, 8, max(2, requests // 4))
+    return {"name": name, "cold_s": cold, "p50_ms": statistics.median(lone) * 1000,
+            "p95_ms": percentile(lone, 95) * 1000, "rps1": rps1, "rps8": rps8,
+            "p95_8_ms": percentile(lat8, 95) * 1000, "rss_mb": peak_rss_mb()}
+
+
+def table(task: str, service: dict, baseline: dict) -> str:
+    rows = [
+        ("cold load (s)", "cold_s", "{:.2f}"), ("warm p50, lone request (ms)", "p50_ms", "{:.1f}"),
+        ("warm p95, lone request (ms)", "p95_ms", "{:.1f}"), ("throughput, 1 client (req/s)", "rps1", "{:.1f}"),
+        ("throughput, 8 clients (req/s)", "rps8", "{:.1f}"), ("p95 with 8 clients (ms)", "p95_8_ms", "{:.1f}"),
+        ("process peak RSS so far (MB)", "rss_mb", "{:.0f}"),
+    ]
+    out = [f"### {task}", "", f"| metric | service | baseline: {baseline['name']} | ratio |", "|---|---|---|---|"]
+    for label, key, fmt in rows:
+        ratio = service[key] / baseline[key] if baseline[key] else float("nan")
+        out.append(f"| {label} | {fmt.format(service[key])} | {fmt.format(baseline[key])} | {ratio:.2f}x |")
+    return "\n".join(out) + "\n"
+
+
+def fresh_manager() -> ModelManager:
+    from services.backends import register_all
+    from services.catalog import Catalog
+
+    mgr = ModelManager(Catalog.load())
+    register_all(mgr)
+    return mgr
+
+
+# ---------------------------------------------------------------- tasks
+def bench_image(requests):
+    from services.inputs import load_image
+
+    images = [(n, (SAMPLES / n).read_bytes()) for n in ("cat.jpg", "coffee.jpg", "rocket.jpg", "astronaut.jpg")]
+    decoded = [load_image(d) for _, d in images]
+
+    def service():
+        mgr = fresh_manager()
+        mgr.get("efficientnet-lite0")
+        return lambda i: api.classify([images[i % 4]], top_k=5, manager=mgr)
+
+    def baseline():
+        from services.backends.image_classification import load_efficientnet_lite
+
+        model = load_efficientnet_lite(fresh_manager().catalog.get("efficientnet-lite0"), "cpu")
+        return Serial(lambda i: model.predict([load_image(images[i % 4][1])], top_k=5))
+
+    del decoded
+    return "Image classification (EfficientNet-Lite0, one image per request)", service, baseline, \
+        "torch model called per request, one at a time"
+
+
+REVIEWS = [line.split("\t")[2] for line in (DATA / "reviews.tsv").read_text().splitlines()[1:]]
+
+
+def bench_sentiment(requests):
+    def service():
+        mgr = fresh_manager()
+        mgr.get("minilm-sst2")
+        return lambda i: api.sentiment(REVIEWS[i % len(REVIEWS)], manager=mgr)
+
+    def baseline():
+        from services.backends.sentiment import load_minilm_head
+
+        model = load_minilm_head(fresh_manager().catalog.get("minilm-sst2"), "cpu")
+        return Serial(lambda i: model.predict([REVIEWS[i % len(REVIEWS)]]))
+
+    return "Sentiment (MiniLM + SST-2 head, one sentence per request)", service, baseline, \
+        "model called per request, one at a time"
+
+
+NEWS = "Angela Merkel met Emmanuel Macron in Paris on Tuesday, a spokesman for the European Union said."
+
+
+def bench_ner(requests):
+    def service():
+        mgr = fresh_manager()
+        mgr.get("spacy-conll")
+        return lambda i: api.entities(NEWS, manager=mgr)
+
+    def baseline():
+        import spacy
+
+        from services.catalog import resolve_path
+
+        nlp = spacy.load(resolve_path(fresh_manager().catalog.get("spacy-conll")))
+        return Serial(lambda i: nlp(NEWS).ents)
+
+    return "Named entities (spaCy CoNLL model, one sentence per request)", service, baseline, "spacy nlp(text) per request"
+
+
+def bench_detection(requests):
+    street = (SAMPLES / "street.jpg").read_bytes()
+
+    def service():
+        mgr = fresh_manager()
+        mgr.get("nanodet-g")
+        return lambda i: api.detect([("street.jpg", street)], manager=mgr)
+
+    def baseline():
+        from services.backends.detection import load_nanodet
+        from services.inputs import load_image
+
+        model = load_nanodet(fresh_manager().catalog.get("nanodet-g"), "cpu")
+        return Serial(lambda i: model.predict([load_image(street)]))
+
+    return "Detection (NanoDet-g ONNX, one image per request)", service, baseline, "onnxruntime session per request"
+
+
+TASKS = {"image": bench_image, "sentiment": bench_sentiment, "ner": bench_ner, "detection": bench_detection}
+
+
+def bench_generation() -> str:
+    """Tokens per second and time to first token for a ~20-token prompt, greedy, 64 new tokens."""
+    from transformers import TextIteratorStreamer
+
+    from services.backends.generation import GenerationSettings
+
+    mgr = fresh_manager()
+    started = time.perf_counter()
+    lm = mgr.get("smollm2-135m-instruct")
+    cold = time.perf_counter() - started
+    prompt = "Explain in two sentences why the sky looks blue during the day and red at sunset."
+    settings = GenerationSettings(max_new_tokens=64, temperature=0, repetition_penalty=1.0)
+    lm.generate(prompt, settings)
+    runs = [lm.generate(prompt, settings) for _ in range(3)]
+    ids = lm.encode(prompt, chat=True)
+
+    def hf_generate():
+        streamer = TextIteratorStreamer(lm.tokenizer, skip_prompt=True)
+        start = time.perf_counter()
+        thread = threading.Thread(target=lm.module.generate, kwargs=dict(
+            input_ids=ids, attention_mask=ids.new_ones(ids.shape), max_new_tokens=64, do_sample=False,
+            streamer=streamer, pad_token_id=lm.tokenizer.eos_token_id))
+        thread.start()
+        first = None
+        for piece in streamer:
+            if first is None and piece:
+                first = time.perf_counter() - start
+        thread.join()
+        total = time.perf_counter() - start
+        return first, total
+
+    hf_generate()
+    base = [hf_generate() for _ in range(3)]
+    tokens = statistics.median(r.tokens for r in runs)
+    service_tps = statistics.median(r.tokens_per_second for r in runs)
+    service_ttft = statistics.median(r.first_token_seconds for r in runs)
+    base_ttft = statistics.median(b[0] for b in base)
+    base_tps = tokens / statistics.median(b[1] for b in base)
+    return "\n".join([
+        "### Text generation (SmolLM2-135M-Instruct, greedy, 64 new tokens, prompt of "
+        f"{ids.shape[1]} tokens with the chat template)", "",
+        "| metric | service | baseline: transformers generate() + TextIteratorStreamer | ratio |", "|---|---|---|---|",
+        f"| cold load (s) | {cold:.2f} | (same model) | |",
+        f"| new tokens per second | {service_tps:.1f} | {base_tps:.1f} | {service_tps / base_tps:.2f}x |",
+        f"| time to first token (s) | {service_ttft:.3f} | {base_ttft:.3f} | {service_ttft / base_ttft:.2f}x |",
+        f"| process peak RSS so far (MB) | {peak_rss_mb():.0f} | | |", "",
+    ])
+
+
+def bench_speech() -> str:
+    import whisper
+
+    from services.inputs import decode_audio
+
+    mgr = fresh_manager()
+    rows = ["### Speech (real speech: tests/data/jfk.mp3, 11.0 s)", "",
+            "| model | cold load (s) | service RTF | baseline RTF: whisper.transcribe(defaults) | ratio |",
+            "|---|---|---|---|---|"]
+    audio = decode_audio(DATA / "jfk.mp3")
+    for model_id in ("whisper-tiny.en", "whisper-base"):
+        started = time.perf_counter()
+        model = mgr.get(model_id)
+        cold = time.perf_counter() - started
+        api.transcribe(DATA / "jfk.mp3", model=model_id, manager=mgr)
+        service = statistics.median(
+            (lambda t: t.seconds / t.duration)(api.transcribe(DATA / "jfk.mp3", model=model_id, manager=mgr))
+            for _ in range(3))
+        base_times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            whisper.transcribe(model.model, audio, fp16=False)
+            base_times.append((time.perf_counter() - started) / (audio.size / 16000))
+        base = statistics.median(base_times)
+        rows.append(f"| {model_id} | {cold:.2f} | {service:.3f} | {base:.3f} | {service / base:.2f}x |")
+    return "\n".join(rows) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tasks", default="image,sentiment,ner,detection,generation,speech")
+    parser.add_argument("--requests", type=int, default=32)
+    args = parser.parse_args()
+    import torch
+
+    print(f"# Benchmark\n\ntorch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
+          f"device cpu\n")
+    for task in args.tasks.split(","):
+        if task == "generation":
+            print(bench_generation(), flush=True)
+        elif task == "speech":
+            print(bench_speech(), flush=True)
+        else:
+            title, service, baseline, base_name = TASKS[task](args.requests)
+            s = measure("service", service, args.requests)
+            b = measure(base_name, baseline, args.requests)
+            print(table(title, s, b), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -20,8 +20,10 @@ $(STAMP): requirements.txt requirements-bundled.txt
 	$(PIP) install --quiet --no-deps -r requirements-bundled.txt
 	touch $(STAMP)
 
+WARMUP ?= 0
+
 run: setup
-	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.maxUploadSize $(MAX_UPLOAD_MB)
+	WARMUP_ON_START=$(WARMUP) MAX_UPLOAD_MB=$(MAX_UPLOAD_MB) $(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.maxUploadSize $(MAX_UPLOAD_MB)
 
 # Headless Chromium for the end-to-end tests (Debian package; skipped when present).
 browser:

@@ -4,6 +4,8 @@ spinner, and errors shown as messages, never as tracebacks."""
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from contextlib import contextmanager
 
 import streamlit as st
@@ -19,8 +21,17 @@ log = logging.getLogger("dashboard")
 
 @st.cache_resource(show_spinner=False)
 def manager() -> ModelManager:
-    """One manager per server process, shared by every browser session."""
-    return default_manager()
+    """One manager per server process, shared by every browser session.
+
+    With ``WARMUP_ON_START=1`` (``make run WARMUP=1``) every default model is
+    loaded and exercised in the background as soon as the first page opens.
+    """
+    mgr = default_manager()
+    if os.environ.get("WARMUP_ON_START") == "1":
+        from services.warmup import warm_up
+
+        threading.Thread(target=warm_up, args=(mgr,), name="warm-up", daemon=True).start()
+    return mgr
 
 
 @st.cache_data(ttl=300, show_spinner=False)

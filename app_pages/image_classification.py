@@ -54,10 +54,10 @@ def chart(predictions) -> alt.Chart:
         .mark_bar()
         .encode(
             x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
-            y=alt.Y("class:N", sort="-x", title=None),
+            y=alt.Y("class:N", sort="-x", title=None, axis=alt.Axis(labelLimit=220, labelOverlap=False)),
             tooltip=["class", alt.Tooltip("probability:Q", format=".1%")],
         )
-        .properties(height=28 * len(frame) + 20)
+        .properties(height=alt.Step(32))
     )
 
 

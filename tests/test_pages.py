@@ -107,3 +107,28 @@ def test_speech_page_renders_its_inputs():
     at = page("app_pages/speech.py").run()
     no_exceptions(at)
     assert any("Upload an audio file" in i.value for i in at.info)
+
+
+@pytest.mark.parametrize("text, expect_error", [
+    ("😀😀🎉 🙃", False),
+    ("مرحبا بالعالم. שלום עולם.", False),
+    ("a\x00b\x1b[31mc\u200b", False),
+    ("x" * 1_000_000, True),
+])
+def test_text_analysis_odd_input_gives_a_result_or_a_message(text, expect_error):
+    at = page("app_pages/text_analysis.py").run()
+    at.text_area(key="ta_text").input(text).run()
+    no_exceptions(at)
+    if expect_error:
+        assert any("limit" in e.value for e in at.error)
+    else:
+        assert not at.error
+        assert any("confident" in m.value for m in at.markdown)
+
+
+def test_generation_page_refuses_an_empty_prompt():
+    at = page("app_pages/text_generation.py").run()
+    at.text_area(key="gen_prompt").input("   ")
+    at.button(key="gen_go").click().run()
+    no_exceptions(at)
+    assert any("empty" in e.value for e in at.error)

@@ -36,12 +36,12 @@ async def visit(tab, base: str, slug: str) -> None:
         await tab.get_by_text("confident").first.wait_for(timeout=120_000)
         await tab.locator("mark").first.wait_for(timeout=120_000)
     elif slug == "detection":
-        await tab.get_by_text("Use the sample street photo").click()
+        await tab.get_by_text("Use the sample street photo").click(timeout=120_000)
         await tab.get_by_text("objects").first.wait_for(timeout=120_000)
     elif slug == "system":
         await tab.get_by_text("Load, unload, warm up").wait_for(timeout=120_000)
     else:
-        await tab.get_by_text("Loaded models").wait_for(timeout=120_000)
+        await tab.get_by_text("Loaded models").first.wait_for(timeout=120_000)
     await tab.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
     if await tab.locator("[data-testid='stException']").count():
         raise RuntimeError("exception shown on the page")

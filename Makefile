@@ -9,7 +9,7 @@ PORT ?= 8501
 MAX_UPLOAD_MB ?= 200
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: setup run test test-fast browser serve-check bench clean
+.PHONY: setup run serve test test-fast browser bench clean
 
 setup: $(STAMP)
 
@@ -24,6 +24,10 @@ WARMUP ?= 0
 
 run: setup
 	WARMUP_ON_START=$(WARMUP) MAX_UPLOAD_MB=$(MAX_UPLOAD_MB) $(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.maxUploadSize $(MAX_UPLOAD_MB)
+
+# Ray Serve deployments (one per task) on a local cluster; then SERVICES_BACKEND=ray make run
+serve: setup
+	HF_HUB_OFFLINE=$${HF_HUB_OFFLINE:-0} $(PY) -m services.remote
 
 # Headless Chromium for the end-to-end tests (Debian package; skipped when present).
 browser:

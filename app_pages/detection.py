@@ -78,7 +78,7 @@ with clip_tab:
             per_frame = []
             for i, (time_s, image) in enumerate(frames.frames):
                 bar.progress((i + 1) / len(frames.frames), f"Frame {i + 1} of {len(frames.frames)}")
-                found = api.detect_images([(f"{time_s:.2f}s", image)], spec.id, threshold, classes, api._manager(None))[0]
+                found = api.detect_images([(f"{time_s:.2f}s", image)], spec.id, threshold, classes)[0]
                 per_frame.append((time_s, image, found.detections))
             bar.empty()
             with st.spinner("Writing the annotated clip..."):

@@ -4,6 +4,8 @@ import platform
 
 import streamlit as st
 
+from services import remote
+from services.catalog import TASKS
 from services.config import LIMITS
 from services.devices import describe_device
 from services.warmup import warm_up
@@ -11,6 +13,20 @@ from ui.common import _availability, friendly_errors, manager
 
 st.title("System")
 mgr = manager()
+
+if remote.enabled():
+    st.info("Backend: Ray Serve (`SERVICES_BACKEND=ray`). Each task runs in its own deployment; "
+            "this table is what their replicas report.")
+    remote_rows = []
+    for task in TASKS:
+        with friendly_errors(f"Asking the {task} deployment"):
+            for status in remote.status(task):
+                if status.task == task:
+                    remote_rows.append({"model": status.id, "task": task, "loaded": status.loaded, "device": status.device,
+                                        "MB": status.memory_mb, "calls": status.calls, "p50 ms": status.p50_ms,
+                                        "p95 ms": status.p95_ms, "last error": status.last_error})
+    st.dataframe(remote_rows, hide_index=True, use_container_width=True)
+    st.stop()
 
 try:
     import psutil

@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from . import remote
 from .config import LIMITS
 from .errors import InputError
 from .inputs import clean_text, decode_audio, load_image
@@ -24,6 +25,16 @@ NamedImage = tuple[str, ImageSource]  # (file name shown to the user, data)
 
 def _manager(manager: ModelManager | None) -> ModelManager:
     return manager or default_manager()
+
+
+def load(task: str, model: str | None = None, manager: ModelManager | None = None) -> str:
+    """Make sure the model is loaded (here, or in the remote deployment); returns its id."""
+    if remote.enabled() and manager is None:
+        return remote.load(task, model)
+    manager = _manager(manager)
+    model_id = model_for(task, model, manager)
+    manager.get(model_id)
+    return model_id
 
 
 def model_for(task: str, model: str | None = None, manager: ModelManager | None = None) -> str:
@@ -45,6 +56,9 @@ def classify(
     manager: ModelManager | None = None,
 ) -> list[Classification]:
     """Top-k ImageNet classes per image."""
+    if remote.enabled() and manager is None:
+        return remote.call("image-classification", "classify",
+                           {"images": _as_bytes(_named(images)), "model": model, "top_k": top_k})
     manager = _manager(manager)
     model_id = model_for("image-classification", model, manager)
     decoded = [(name, load_image(data, name)) for name, data in _named(images)]
@@ -53,6 +67,35 @@ def classify(
     rows = manager.batched(model_id, "predict", [img for _, img in decoded], top_k=top_k)
     each = (time.perf_counter() - started) / len(decoded)
     return [Classification(file=name, predictions=preds, seconds=round(each, 4)) for (name, _), preds in zip(decoded, rows)]
+
+
+def _file_bytes(path, name: str) -> bytes:
+    file = Path(path)
+    if not file.is_file():
+        raise InputError(f"{name}: no such file")
+    return file.read_bytes()
+
+
+def _as_bytes(named: list[NamedImage]) -> list[NamedImage]:
+    """Paths become bytes before they travel to a remote replica."""
+    return [(name, data if isinstance(data, (bytes, bytearray)) else _file_bytes(data, name)) for name, data in named]
+
+
+def _remote_text_stream(prompt, settings, model):
+    from .backends.generation import Generation, TextStream
+
+    outer: TextStream
+
+    def pieces():
+        for item in remote.stream("text-generation", "generate_stream",
+                                  {"prompt": prompt, "settings": settings, "model": model}):
+            if isinstance(item, Generation):
+                outer.result = item
+            else:
+                yield item
+
+    outer = TextStream(pieces())
+    return outer
 
 
 def _texts(texts: str | Sequence[str]) -> list[str]:
@@ -64,6 +107,8 @@ def _texts(texts: str | Sequence[str]) -> list[str]:
 
 def sentiment(texts: str | Sequence[str], model: str | None = None, manager: ModelManager | None = None) -> list[Sentiment]:
     """POSITIVE/NEGATIVE with a calibrated probability, one per text."""
+    if remote.enabled() and manager is None:
+        return remote.call("sentiment", "sentiment", {"texts": texts, "model": model})
     manager = _manager(manager)
     model_id = model_for("sentiment", model, manager)
     cleaned = _texts(texts)
@@ -72,6 +117,8 @@ def sentiment(texts: str | Sequence[str], model: str | None = None, manager: Mod
 
 def entities(texts: str | Sequence[str], model: str | None = None, manager: ModelManager | None = None) -> list[EntityResult]:
     """Named entities with character offsets into each (cleaned) text."""
+    if remote.enabled() and manager is None:
+        return remote.call("ner", "entities", {"texts": texts, "model": model})
     manager = _manager(manager)
     model_id = model_for("ner", model, manager)
     cleaned = _texts(texts)
@@ -104,6 +151,8 @@ def generate_stream(
     """
     from .backends.generation import TextStream
 
+    if remote.enabled() and manager is None:
+        return _remote_text_stream(prompt, settings, model)
     manager = _manager(manager)
     model_id = model_for("text-generation", model, manager)
     prompt = clean_text(prompt, "prompt")
@@ -133,6 +182,17 @@ def transcribe(
     word_timestamps: bool = False, progress=None, name: str = "audio", manager: ModelManager | None = None,
 ) -> Transcript:
     """Speech to text; ``progress(done_s, total_s, segments)`` is called as windows finish."""
+    if remote.enabled() and manager is None:
+        data = audio if isinstance(audio, (bytes, bytearray)) else _file_bytes(audio, name)
+        kwargs = {"audio": data, "model": model, "language": language, "word_timestamps": word_timestamps, "name": name}
+        result = None
+        for item in remote.stream("speech", "transcribe", kwargs):
+            if isinstance(item, tuple) and item and item[0] == "progress":
+                if progress:
+                    progress(*item[1:])
+            else:
+                result = item
+        return result
     manager = _manager(manager)
     model_id = model_for("speech", model, manager)
     samples = decode_audio(audio, name)
@@ -146,14 +206,23 @@ def detect(
     classes: Sequence[str] | None = None, manager: ModelManager | None = None,
 ) -> list[DetectionResult]:
     """Boxes in original-image pixels, filtered by score and (optionally) class."""
+    if remote.enabled() and manager is None:
+        return remote.call("detection", "detect", {"images": _as_bytes(_named(images)), "model": model,
+                                                   "threshold": threshold, "classes": classes})
     manager = _manager(manager)
     model_id = model_for("detection", model, manager)
     decoded = [(name, load_image(data, name)) for name, data in _named(images)]
     return detect_images(decoded, model_id, threshold, classes, manager)
 
 
-def detect_images(decoded, model_id: str, threshold: float, classes, manager: ModelManager) -> list[DetectionResult]:
-    """Detection on already decoded images (video frames come this way)."""
+def detect_images(decoded, model: str | None = None, threshold: float = 0.35, classes=None,
+                  manager: ModelManager | None = None) -> list[DetectionResult]:
+    """Detection on already decoded RGB images, e.g. video frames: ``[(name, PIL image)]``."""
+    if remote.enabled() and manager is None:
+        return remote.call("detection", "detect_images", {"decoded": list(decoded), "model": model,
+                                                          "threshold": threshold, "classes": classes})
+    manager = _manager(manager)
+    model_id = model_for("detection", model, manager)
     wanted = set(classes) if classes else None
     from .backends.detection import MIN_SCORE
 

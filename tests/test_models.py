@@ -191,8 +191,7 @@ def test_clip_detection_end_to_end():
             container.mux(packet)
     frames = decode_clip(buf.getvalue(), every=2)
     assert len(frames.frames) == 5
-    results = api.detect_images([(str(t), img) for t, img in frames.frames], api.model_for("detection"), 0.4, None,
-                                api._manager(None))
+    results = api.detect_images([(str(t), img) for t, img in frames.frames], threshold=0.4)
     assert all("bus" in [d.label for d in r.detections] for r in results)
     video = annotate_clip([(t, img, r.detections) for (t, img), r in zip(frames.frames, results)], fps=2.5)
     assert len(video) > 1000 and len(decode_clip(video).frames) == 5

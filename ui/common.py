@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 import streamlit as st
 
+from services import api, remote
 from services.catalog import ModelSpec, check_availability
 from services.config import LIMITS
 from services.devices import describe_device
@@ -63,6 +64,11 @@ def model_picker(task: str, key: str, label: str = "Model") -> ModelSpec:
 def ensure_loaded(spec: ModelSpec) -> bool:
     """Load the model with a visible spinner; False (and a message) if it cannot load."""
     mgr = manager()
+    if remote.enabled():
+        with st.spinner(f"Loading {spec.name} in the Ray Serve deployment..."), friendly_errors("Loading"):
+            api.load(spec.task, spec.id)
+            return True
+        return False
     if mgr.is_loaded(spec.id):
         return True
     ok, reason = _availability(spec.id)
@@ -99,6 +105,10 @@ def friendly_errors(what: str = "The request"):
 def sidebar() -> None:
     mgr = manager()
     with st.container():
+        if remote.enabled():
+            st.markdown("**Backend:** Ray Serve (`SERVICES_BACKEND=ray`)")
+            st.caption("Models run in the Ray deployments; see the System page.")
+            return
         st.markdown(f"**Device:** `{describe_device(mgr.device)}`")
         loaded = mgr.loaded_ids()
         if loaded:

@@ -31,6 +31,8 @@ def ray_serve():
             proc.kill()
             pytest.fail("Ray Serve did not start:\n" + "".join(lines[-30:]))
     yield {**env, "SERVICES_BACKEND": "ray", "RAY_ADDRESS": "auto"}
+    if ray.is_initialized():  # the in-process page test connected as a client
+        ray.shutdown()
     proc.terminate()
     try:
         proc.wait(30)

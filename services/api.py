@@ -16,6 +16,7 @@ from . import remote
 from .config import LIMITS
 from .errors import InputError
 from .inputs import clean_text, decode_audio, load_image
+from .inputs.files import read_bytes
 from .inputs.images import ImageSource
 from .manager import ModelManager, default_manager
 from .results import Classification, DetectionResult, EntityResult, Generation, Sentiment, Transcript
@@ -69,16 +70,9 @@ def classify(
     return [Classification(file=name, predictions=preds, seconds=round(each, 4)) for (name, _), preds in zip(decoded, rows)]
 
 
-def _file_bytes(path, name: str) -> bytes:
-    file = Path(path)
-    if not file.is_file():
-        raise InputError(f"{name}: no such file")
-    return file.read_bytes()
-
-
 def _as_bytes(named: list[NamedImage]) -> list[NamedImage]:
     """Paths become bytes before they travel to a remote replica."""
-    return [(name, data if isinstance(data, (bytes, bytearray)) else _file_bytes(data, name)) for name, data in named]
+    return [(name, data if isinstance(data, (bytes, bytearray)) else read_bytes(data, name)) for name, data in named]
 
 
 def _remote_text_stream(prompt, settings, model):
@@ -105,24 +99,22 @@ def _texts(texts: str | Sequence[str]) -> list[str]:
     return [clean_text(t) for t in items]
 
 
+def _text_task(task: str, function: str, texts, model: str | None, manager: ModelManager | None) -> list:
+    """Shared path of the text tasks: remote, or cleaned texts through the batched model."""
+    if remote.enabled() and manager is None:
+        return remote.call(task, function, {"texts": texts, "model": model})
+    manager = _manager(manager)
+    return manager.batched(model_for(task, model, manager), "predict", _texts(texts))
+
+
 def sentiment(texts: str | Sequence[str], model: str | None = None, manager: ModelManager | None = None) -> list[Sentiment]:
     """POSITIVE/NEGATIVE with a calibrated probability, one per text."""
-    if remote.enabled() and manager is None:
-        return remote.call("sentiment", "sentiment", {"texts": texts, "model": model})
-    manager = _manager(manager)
-    model_id = model_for("sentiment", model, manager)
-    cleaned = _texts(texts)
-    return manager.batched(model_id, "predict", cleaned)
+    return _text_task("sentiment", "sentiment", texts, model, manager)
 
 
 def entities(texts: str | Sequence[str], model: str | None = None, manager: ModelManager | None = None) -> list[EntityResult]:
     """Named entities with character offsets into each (cleaned) text."""
-    if remote.enabled() and manager is None:
-        return remote.call("ner", "entities", {"texts": texts, "model": model})
-    manager = _manager(manager)
-    model_id = model_for("ner", model, manager)
-    cleaned = _texts(texts)
-    return manager.batched(model_id, "predict", cleaned)
+    return _text_task("ner", "entities", texts, model, manager)
 
 
 def generation_settings(**kwargs):
@@ -183,7 +175,7 @@ def transcribe(
 ) -> Transcript:
     """Speech to text; ``progress(done_s, total_s, segments)`` is called as windows finish."""
     if remote.enabled() and manager is None:
-        data = audio if isinstance(audio, (bytes, bytearray)) else _file_bytes(audio, name)
+        data = audio if isinstance(audio, (bytes, bytearray)) else read_bytes(audio, name)
         kwargs = {"audio": data, "model": model, "language": language, "word_timestamps": word_timestamps, "name": name}
         result = None
         for item in remote.stream("speech", "transcribe", kwargs):

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..config import LIMITS
 from ..errors import InputError
+from .files import read_bytes
 
 SAMPLE_RATE = 16_000
 MIN_SECONDS = 0.1
@@ -24,7 +25,7 @@ def decode_audio(source: bytes | str | Path, name: str = "audio", max_seconds: f
     import av
 
     limit = max_seconds or LIMITS.max_audio_seconds
-    data = _read_bytes(source, name)
+    data = read_bytes(source, name)
     try:
         container = av.open(io.BytesIO(data), mode="r")
     except (av.error.FFmpegError, ValueError, OSError) as exc:
@@ -59,19 +60,6 @@ def decode_audio(source: bytes | str | Path, name: str = "audio", max_seconds: f
     if audio.size < MIN_SECONDS * SAMPLE_RATE:
         raise InputError(f"{name}: shorter than {MIN_SECONDS} s; nothing to transcribe")
     return np.ascontiguousarray(audio)
-
-
-def _read_bytes(source: bytes | str | Path, name: str) -> bytes:
-    if isinstance(source, (bytes, bytearray)):
-        data = bytes(source)
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise InputError(f"{name}: no such file")
-        data = path.read_bytes()
-    if not data:
-        raise InputError(f"{name}: the file is empty")
-    return data
 
 
 def _declared_seconds(container, stream) -> float | None:

@@ -11,6 +11,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..config import LIMITS
 from ..errors import InputError
+from .files import read_bytes
 
 ImageSource = bytes | bytearray | str | Path | Image.Image
 
@@ -24,7 +25,7 @@ def load_image(source: ImageSource, name: str = "image", max_pixels: int | None 
     limit = max_pixels or LIMITS.max_image_pixels
     if isinstance(source, Image.Image):
         return _to_rgb(source)
-    data = _read_bytes(source, name)
+    data = read_bytes(source, name)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -49,19 +50,6 @@ def load_image(source: ImageSource, name: str = "image", max_pixels: int | None 
         raise InputError(f"{name}: the image has no pixels")
     image = ImageOps.exif_transpose(image)
     return _to_rgb(image)
-
-
-def _read_bytes(source: ImageSource, name: str) -> bytes:
-    if isinstance(source, (bytes, bytearray)):
-        data = bytes(source)
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise InputError(f"{name}: no such file")
-        data = path.read_bytes()
-    if not data:
-        raise InputError(f"{name}: the file is empty")
-    return data
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

@@ -1,6 +1,5 @@
 """Image classification: ImageNet top-k for uploads, a camera shot, or samples."""
 
-from pathlib import Path
 
 import altair as alt
 import pandas as pd

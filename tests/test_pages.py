@@ -4,7 +4,7 @@ and bad input gives a message rather than an exception."""
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from .conftest import ROOT, SAMPLES
+from .conftest import ROOT
 
 pytestmark = pytest.mark.slow
 TIMEOUT = 300

@@ -172,3 +172,27 @@ def test_soak_concurrent_sessions_have_no_errors():
     print(out.stdout)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     assert ", 0 errors" in out.stdout
+
+
+def test_detection_clip_gives_an_annotated_video(page, server, tmp_path):
+    import av
+    from PIL import Image
+
+    photo = Image.open(SAMPLES / "street.jpg").convert("RGB")
+    clip = tmp_path / "clip.mp4"
+    with av.open(str(clip), "w") as container:
+        stream = container.add_stream("mpeg4", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 544, 412, "yuv420p"
+        for shift in range(15):
+            for packet in stream.encode(av.VideoFrame.from_image(photo.crop((shift, 0, shift + 544, 412)))):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    open_page(page, server, "detection")
+    page.get_by_text("Video clip").click()
+    page.locator("input[type='file']").nth(1).set_input_files(str(clip))
+    page.get_by_role("button", name="Detect in clip").click()
+    page.get_by_text("Counts over time").wait_for(timeout=180_000)
+    assert page.locator("video").count() == 1
+    no_exception(page)
+    shot(page, "detection_clip")

@@ -1,5 +1,6 @@
 """Road-scene detection: boxes on road users in images and short clips."""
 
+import hashlib
 import json
 
 import pandas as pd
@@ -35,9 +36,12 @@ def _detect_cached(model_id: str, name: str, data: bytes):
     return api.detect([(name, data)], model=model_id, threshold=0.05, classes=None)[0]
 
 
+def _filter_detections(detections):
+    return [d for d in detections if d.score >= threshold and (classes is None or d.label in classes)]
+
+
 def _filter(result):
-    kept = [d for d in result.detections if d.score >= threshold and (classes is None or d.label in classes)]
-    return kept
+    return _filter_detections(result.detections)
 
 
 with image_tab:
@@ -71,29 +75,38 @@ with image_tab:
 with clip_tab:
     clip = st.file_uploader("A short clip (mp4, webm, mov)", type=["mp4", "webm", "mov", "mkv"], key="det_clip")
     every = st.slider("Analyse every n-th frame", 1, 10, 3, key="det_every")
-    if clip is not None and st.button("Detect in clip", key="det_clip_go") and ensure_loaded(spec):
-        with friendly_errors("Detecting in the clip"):
-            bar = st.progress(0.0, "Decoding frames...")
-            frames: VideoFrames = decode_clip(clip.getvalue(), every=every, name=clip.name)
-            per_frame = []
-            for i, (time_s, image) in enumerate(frames.frames):
-                bar.progress((i + 1) / len(frames.frames), f"Frame {i + 1} of {len(frames.frames)}")
-                found = api.detect_images([(f"{time_s:.2f}s", image)], spec.id, threshold, classes)[0]
-                per_frame.append((time_s, image, found.detections))
-            bar.empty()
-            with st.spinner("Writing the annotated clip..."):
-                video = annotate_clip(per_frame, fps=frames.fps / every)
+    if clip is not None:
+        data = clip.getvalue()
+        request = (hashlib.sha256(data).hexdigest(), spec.id, every)
+        if st.button("Detect in clip", key="det_clip_go") and ensure_loaded(spec):
+            with friendly_errors("Detecting in the clip"):
+                bar = st.progress(0.0, "Decoding frames...")
+                frames: VideoFrames = decode_clip(data, every=every, name=clip.name)
+                per_frame = []
+                for i, (time_s, image) in enumerate(frames.frames):
+                    bar.progress((i + 1) / len(frames.frames), f"Frame {i + 1} of {len(frames.frames)}")
+                    # every candidate is kept, so the slider and class switch redraw without the model
+                    found = api.detect_images([(f"{time_s:.2f}s", image)], spec.id, 0.05, None)[0]
+                    per_frame.append((time_s, image, found.detections))
+                bar.empty()
+                st.session_state.det_clip_result = (request, per_frame, frames.fps / every)
+        saved = st.session_state.get("det_clip_result")
+        if saved is not None and saved[0] == request:
+            _, per_frame, fps = saved
+            shown = [(t, img, _filter_detections(dets)) for t, img, dets in per_frame]
+            with st.spinner("Drawing the annotated clip..."):
+                video = annotate_clip(shown, fps=fps)
             st.video(video)
             st.download_button("Download annotated clip (mp4)", video, "annotated.mp4", "video/mp4")
             over_time = pd.DataFrame(
                 [{"time (s)": t, **pd.Series([d.label for d in dets], dtype="object").value_counts().to_dict()}
-                 for t, _, dets in per_frame]
+                 for t, _, dets in shown]
             ).fillna(0).set_index("time (s)")
             st.markdown("**Counts over time**")
             st.line_chart(over_time)
             st.download_button(
                 "Download detections (JSON)",
-                json.dumps([{"time": t, "detections": [d.to_dict() for d in dets]} for t, _, dets in per_frame], indent=2),
+                json.dumps([{"time": t, "detections": [d.to_dict() for d in dets]} for t, _, dets in shown], indent=2),
                 "clip_detections.json", "application/json",
             )
 assert set(ROAD_CLASSES) <= set(COCO_LABELS)

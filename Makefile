@@ -27,7 +27,7 @@ run: setup
 
 # Ray Serve deployments (one per task) on a local cluster; then SERVICES_BACKEND=ray make run
 serve: setup
-	HF_HUB_OFFLINE=$${HF_HUB_OFFLINE:-0} $(PY) -m services.remote
+	$(PY) -m services.remote
 
 # Headless Chromium for the end-to-end tests (Debian package; skipped when present).
 browser:

@@ -34,8 +34,6 @@ browser:
 	@test -x $(CHROMIUM) || (command -v apt-get >/dev/null && \
 		(apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)) ) || \
 		echo "chromium not installed: browser tests will be skipped"
-	@command -v espeak-ng >/dev/null || (command -v apt-get >/dev/null && apt-get install -y -q espeak-ng >/dev/null 2>&1) || \
-		echo "espeak-ng not installed: generated-speech tests will use the bundled clip only"
 
 test: setup browser
 	$(PY) -m pytest -q

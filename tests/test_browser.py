@@ -195,6 +195,7 @@ def test_detection_clip_gives_an_annotated_video(page, server, tmp_path):
     page.locator("input[type='file']").nth(1).set_input_files(str(clip))
     page.get_by_role("button", name="Detect in clip").click()
     page.get_by_text("Counts over time").wait_for(timeout=180_000)
+    page.locator("video").first.wait_for(state="attached", timeout=60_000)
     assert page.locator("video").count() == 1
     no_exception(page)
     shot(page, "detection_clip")

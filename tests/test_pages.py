@@ -4,7 +4,7 @@ and bad input gives a message rather than an exception."""
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from .conftest import ROOT
+from .conftest import DATA, ROOT, SAMPLES
 
 pytestmark = pytest.mark.slow
 TIMEOUT = 300
@@ -132,3 +132,41 @@ def test_generation_page_refuses_an_empty_prompt():
     at.button(key="gen_go").click().run()
     no_exceptions(at)
     assert any("empty" in e.value for e in at.error)
+
+
+BAD_FILES = {
+    "empty": b"",
+    "text renamed": b"just some text, not media at all",
+    "truncated": (SAMPLES / "street.jpg").read_bytes()[:3000],
+}
+
+
+@pytest.mark.parametrize("kind", list(BAD_FILES))
+def test_speech_page_bad_audio_gives_a_message(kind):
+    at = page("app_pages/speech.py").run()
+    at.file_uploader(key="asr_upload").upload("talk.mp3", BAD_FILES[kind], "audio/mpeg").run()
+    no_exceptions(at)
+    at.button(key="asr_go").click().run()
+    no_exceptions(at)
+    assert at.error and "talk.mp3" in at.error[0].value
+    assert "Traceback" not in at.error[0].value
+
+
+def test_speech_page_transcribes_an_upload():
+    at = page("app_pages/speech.py").run()
+    at.file_uploader(key="asr_upload").upload("jfk.mp3", (DATA / "jfk.mp3").read_bytes(), "audio/mpeg").run()
+    at.button(key="asr_go").click().run()
+    no_exceptions(at)
+    assert any("ask not what your country" in m.value for m in at.markdown)
+
+
+@pytest.mark.parametrize("kind", list(BAD_FILES))
+def test_detection_page_bad_image_gives_a_message_and_other_files_still_work(kind):
+    at = page("app_pages/detection.py").run()
+    at.file_uploader(key="det_upload").set_value([
+        ("broken.jpg", BAD_FILES[kind], "image/jpeg"),
+        ("street.jpg", (SAMPLES / "street.jpg").read_bytes(), "image/jpeg"),
+    ]).run()
+    no_exceptions(at)
+    assert at.error and "broken.jpg" in at.error[0].value
+    assert any("- bus: **1**" in m.value for m in at.markdown)

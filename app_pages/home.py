@@ -3,7 +3,7 @@
 import streamlit as st
 
 from services.catalog import TASKS
-from ui.common import _availability, manager
+from ui.common import availability, manager
 
 st.title("Local AI model dashboard")
 st.write(
@@ -30,7 +30,7 @@ loaded = set(mgr.loaded_ids())
 cols = st.columns(2)
 for i, (title, path, task, blurb) in enumerate(PAGES):
     default = mgr.catalog.default_for(task)
-    ok, reason = _availability(default.id)
+    ok, reason = availability(default.id)
     with cols[i % 2].container(border=True):
         st.page_link(path, label=f"**{title}**")
         st.write(blurb)
@@ -38,7 +38,7 @@ for i, (title, path, task, blurb) in enumerate(PAGES):
         st.caption(f"Default model: {default.name} ({state})")
         if task == "sentiment":
             ner = mgr.catalog.default_for("ner")
-            ok_ner, reason_ner = _availability(ner.id)
+            ok_ner, reason_ner = availability(ner.id)
             st.caption(f"Entities: {ner.name} ({'loaded' if ner.id in loaded else 'ready to load' if ok_ner else reason_ner})")
 
 st.subheader("Loaded models")

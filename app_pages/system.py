@@ -9,7 +9,7 @@ from services.catalog import TASKS
 from services.config import LIMITS
 from services.devices import describe_device
 from services.warmup import warm_up
-from ui.common import _availability, friendly_errors, manager
+from ui.common import availability, friendly_errors, manager
 
 st.title("System")
 mgr = manager()
@@ -53,7 +53,7 @@ except Exception:
 
 rows = []
 for status in mgr.status():
-    ok, reason = _availability(status.id)
+    ok, reason = availability(status.id)
     rows.append({
         "model": status.id, "task": status.task, "loaded": status.loaded, "device": status.device,
         "MB": status.memory_mb, "load s": status.load_seconds, "calls": status.calls, "items": status.items,

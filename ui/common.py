@@ -36,7 +36,7 @@ def manager() -> ModelManager:
 
 
 @st.cache_data(ttl=300, show_spinner=False)
-def _availability(model_id: str) -> tuple[bool, str]:
+def availability(model_id: str) -> tuple[bool, str]:
     spec = manager().catalog.get(model_id)
     found = check_availability(spec)
     return found.available, found.reason
@@ -48,12 +48,12 @@ def model_picker(task: str, key: str, label: str = "Model") -> ModelSpec:
     default_index = next((i for i, s in enumerate(specs) if s.default), 0)
 
     def describe(spec: ModelSpec) -> str:
-        ok, _ = _availability(spec.id)
+        ok, _ = availability(spec.id)
         tags = " (default)" if spec.default else ""
         return f"{spec.name}{tags}" + ("" if ok else " (unavailable)")
 
     spec = st.selectbox(label, specs, index=default_index, format_func=describe, key=key)
-    ok, reason = _availability(spec.id)
+    ok, reason = availability(spec.id)
     if not ok:
         st.warning(f"{spec.name} cannot be used here: {reason}")
     else:
@@ -71,7 +71,7 @@ def ensure_loaded(spec: ModelSpec) -> bool:
         return False
     if mgr.is_loaded(spec.id):
         return True
-    ok, reason = _availability(spec.id)
+    ok, reason = availability(spec.id)
     if not ok:
         st.error(f"{spec.name} is unavailable: {reason}")
         return False

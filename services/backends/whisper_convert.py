@@ -137,14 +137,17 @@ def to_whisper_checkpoint(variables: dict[str, np.ndarray]) -> dict:
     put("encoder.conv1.bias", get("encoder/conv1/bias"))
     linear("encoder/conv2", "encoder.conv2")
     put("encoder.positional_embedding", audio_pos)
-    for i in range(n_audio_layer):
-        src, dst = f"encoder/layer_{i}", f"encoder.blocks.{i}"
+    def self_attention_and_mlp(src: str, dst: str, width: int) -> None:
+        """What encoder and decoder blocks share: self-attention and the MLP, each with its norm."""
         norm(f"{src}/self_attention/layer_norm", f"{dst}.attn_ln")
         fused(f"{src}/self_attention/linear_0", [f"{dst}.attn.query", f"{dst}.attn.key", f"{dst}.attn.value"], width)
         linear(f"{src}/self_attention/linear_1", f"{dst}.attn.out")
         norm(f"{src}/ffn/layer_norm", f"{dst}.mlp_ln")
         linear(f"{src}/ffn/linear_0", f"{dst}.mlp.0")
         linear(f"{src}/ffn/linear_1", f"{dst}.mlp.2")
+
+    for i in range(n_audio_layer):
+        self_attention_and_mlp(f"encoder/layer_{i}", f"encoder.blocks.{i}", width)
     norm("encoder/layer_norm", "encoder.ln_post")
 
     width = dims["n_text_state"]
@@ -152,16 +155,11 @@ def to_whisper_checkpoint(variables: dict[str, np.ndarray]) -> dict:
     put("decoder.positional_embedding", text_pos)
     for i in range(n_text_layer):
         src, dst = f"decoder/layer_{i}", f"decoder.blocks.{i}"
-        norm(f"{src}/self_attention/layer_norm", f"{dst}.attn_ln")
-        fused(f"{src}/self_attention/linear_0", [f"{dst}.attn.query", f"{dst}.attn.key", f"{dst}.attn.value"], width)
-        linear(f"{src}/self_attention/linear_1", f"{dst}.attn.out")
+        self_attention_and_mlp(src, dst, width)
         norm(f"{src}/attention/layer_norm", f"{dst}.cross_attn_ln")
         linear(f"{src}/attention/linear_0", f"{dst}.cross_attn.query")
         fused(f"{src}/attention/linear_1", [f"{dst}.cross_attn.key", f"{dst}.cross_attn.value"], width)
         linear(f"{src}/attention/linear_2", f"{dst}.cross_attn.out")
-        norm(f"{src}/ffn/layer_norm", f"{dst}.mlp_ln")
-        linear(f"{src}/ffn/linear_0", f"{dst}.mlp.0")
-        linear(f"{src}/ffn/linear_1", f"{dst}.mlp.2")
     norm("decoder/layer_norm", "decoder.ln")
 
     # the output projection is tied to the embedding in Whisper

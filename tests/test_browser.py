@@ -3,19 +3,17 @@ open each page, upload a real file, and check the prediction shown.
 Screenshots go to artifacts/screenshots/ (paths printed in the test output)."""
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
+
+from tools.soak import CHROMIUM, CHROMIUM_ARGS, start_dashboard
 
 from .conftest import ARTIFACTS, DATA, ROOT, SAMPLES
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
 SHOTS = ARTIFACTS / "screenshots"
 
 
@@ -30,22 +28,11 @@ def server():
     if not os.path.exists(CHROMIUM):
         pytest.skip("Debian chromium is not installed (make browser)")
     port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "DASHBOARD_OFFLINE": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
-         "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
+    try:
+        proc = start_dashboard(port)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
     url = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            urllib.request.urlopen(url + "/_stcore/health", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not start")
     yield url
     proc.terminate()
     proc.wait(10)
@@ -56,11 +43,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        instance = p.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"],
-        )
+        instance = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield instance
         instance.close()
 

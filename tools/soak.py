@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -24,9 +25,28 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
+# Headless Chromium on a machine with a closed network: no sandbox (root), no background traffic.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+
+
+def start_dashboard(port: int) -> subprocess.Popen:
+    """`streamlit run app.py` on loopback, offline, returned once it answers its health check."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "DASHBOARD_OFFLINE": "1"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
+            return server
+        except OSError:
+            time.sleep(0.5)
+    server.kill()
+    raise RuntimeError("streamlit did not start within 60 s")
 
 
 async def visit(tab, base: str, slug: str) -> None:
@@ -67,26 +87,15 @@ async def session(index: int, browser, base: str, until: float, latencies: dict,
 async def main_async(args) -> None:
     from playwright.async_api import async_playwright
 
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "DASHBOARD_OFFLINE": "1"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(args.port),
-         "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    server = start_dashboard(args.port)
     base = f"http://127.0.0.1:{args.port}"
     try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(base + "/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
         process = psutil.Process(server.pid)
         memory: list[tuple[float, float]] = []
         latencies: dict[str, list[float]] = {}
         errors: list[str] = []
         async with async_playwright() as p:
-            browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+            browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
             # warm the models once so the soak measures steady state, not first loads
             warm = await browser.new_page()
             for slug in ("text_analysis", "detection"):

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from services import api
-from services.backends.detection import COCO_LABELS, ROAD_CLASSES
+from services.backends.detection import MIN_SCORE, ROAD_CLASSES
 from services.catalog import PROJECT_ROOT
 from services.drawing import draw_detections
 from services.video import VideoFrames, annotate_clip, decode_clip
@@ -33,7 +33,7 @@ image_tab, clip_tab = st.tabs(["Images", "Video clip"])
 @st.cache_data(max_entries=32, show_spinner=False)
 def _detect_cached(model_id: str, name: str, data: bytes):
     """All candidates down to the model's floor; the slider filters them afterwards."""
-    return api.detect([(name, data)], model=model_id, threshold=0.05, classes=None)[0]
+    return api.detect([(name, data)], model=model_id, threshold=MIN_SCORE, classes=None)[0]
 
 
 def _filter_detections(detections):
@@ -86,7 +86,7 @@ with clip_tab:
                 for i, (time_s, image) in enumerate(frames.frames):
                     bar.progress((i + 1) / len(frames.frames), f"Frame {i + 1} of {len(frames.frames)}")
                     # every candidate is kept, so the slider and class switch redraw without the model
-                    found = api.detect_images([(f"{time_s:.2f}s", image)], spec.id, 0.05, None)[0]
+                    found = api.detect_images([(f"{time_s:.2f}s", image)], spec.id, MIN_SCORE, None)[0]
                     per_frame.append((time_s, image, found.detections))
                 bar.empty()
                 st.session_state.det_clip_result = (request, per_frame, frames.fps / every)
@@ -109,4 +109,3 @@ with clip_tab:
                 json.dumps([{"time": t, "detections": [d.to_dict() for d in dets]} for t, _, dets in shown], indent=2),
                 "clip_detections.json", "application/json",
             )
-assert set(ROAD_CLASSES) <= set(COCO_LABELS)

@@ -2,7 +2,6 @@
 
 import streamlit as st
 
-from services.catalog import TASKS
 from ui.common import availability, manager
 
 st.title("Local AI model dashboard")
@@ -51,4 +50,3 @@ if rows:
 else:
     st.caption("None yet. Models load on first use; the System page can load or warm them up.")
 st.page_link("app_pages/system.py", label="System: devices, memory, latency, load/unload")
-assert set(TASKS) >= {p[2] for p in PAGES}

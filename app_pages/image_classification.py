@@ -65,7 +65,7 @@ results, problems = [], []
 with st.spinner(f"Classifying {len(inputs)} image(s)..."):
     for name, data in inputs:
         try:
-            results.extend(api.classify([(name, data)], model=spec.id, top_k=top_k, manager=None))
+            results.extend(api.classify([(name, data)], model=spec.id, top_k=top_k))
         except Exception as exc:  # shown per file below
             problems.append((name, exc))
 

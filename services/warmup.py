@@ -43,8 +43,9 @@ def warm_up(manager: ModelManager, tasks=TASKS, progress: Callable[[int, int, st
         if progress:
             progress(i, len(specs), spec.name)
         started = time.perf_counter()
-        if not check_availability(spec).available:
-            results.append(WarmupResult(spec.id, False, 0.0, check_availability(spec).reason))
+        availability = check_availability(spec)
+        if not availability.available:
+            results.append(WarmupResult(spec.id, False, 0.0, availability.reason))
             continue
         try:
             with manager.use(spec.id) as model:

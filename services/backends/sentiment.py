@@ -8,7 +8,7 @@ import torch
 
 from ..catalog import PROJECT_ROOT, ModelSpec, resolve_path
 from ..results import Sentiment
-from .common import TorchModel, module_bytes
+from .common import TorchModel
 
 LABELS = ("NEGATIVE", "POSITIVE")
 MAX_TOKENS = 256
@@ -103,5 +103,3 @@ def hf_text_classifier(model, tokenizer, device: str) -> TextClassifier:
     labels = ["NEGATIVE" if l in ("LABEL_0", "NEG") else "POSITIVE" if l in ("LABEL_1", "POS") else l for l in labels]
     return TextClassifier(model, tokenizer, device, labels)
 
-
-__all__ = ["TextClassifier", "build_minilm_sentiment", "load_minilm_head", "load_hf_text_classifier", "module_bytes"]

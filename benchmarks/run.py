@@ -93,24 +93,60 @@ def measure(name: str, load: Callable[[], Callable[[int], object]], requests: in
     call(0)  # warm
     lone = latencies(call, max(8, requests // 2))
     rps1, _ = throughput(call, 1, requests // 2 or 1)
+    counters = getattr(call, "batch_sizes", lambda: (0, 0))
+    before = counters()
     rps8, lat8 = throughput(call, 8, max(2, requests // 4))
+    batches = [after - then for after, then in zip(counters(), before)]
     return {"name": name, "cold_s": cold, "p50_ms": statistics.median(lone) * 1000,
             "p95_ms": percentile(lone, 95) * 1000, "rps1": rps1, "rps8": rps8,
-            "p95_8_ms": percentile(lat8, 95) * 1000, "rss_mb": peak_rss_mb()}
+            "p95_8_ms": percentile(lat8, 95) * 1000, "p95_8_vs_lone": percentile(lat8, 95) / statistics.median(lone),
+            "little_ms": 8 / rps8 * 1000,
+            "batch": batches[1] / batches[0] if batches[0] else 1.0, "rss_mb": peak_rss_mb()}
 
 
-def table(task: str, service: dict, baseline: dict) -> str:
-    rows = [
-        ("cold load (s)", "cold_s", "{:.2f}"), ("warm p50, lone request (ms)", "p50_ms", "{:.1f}"),
-        ("warm p95, lone request (ms)", "p95_ms", "{:.1f}"), ("throughput, 1 client (req/s)", "rps1", "{:.1f}"),
-        ("throughput, 8 clients (req/s)", "rps8", "{:.1f}"), ("p95 with 8 clients (ms)", "p95_8_ms", "{:.1f}"),
-        ("process peak RSS so far (MB)", "rss_mb", "{:.0f}"),
-    ]
-    out = [f"### {task}", "", f"| metric | service | baseline: {baseline['name']} | ratio |", "|---|---|---|---|"]
-    for label, key, fmt in rows:
-        ratio = service[key] / baseline[key] if baseline[key] else float("nan")
-        out.append(f"| {label} | {fmt.format(service[key])} | {fmt.format(baseline[key])} | {ratio:.2f}x |")
-    return "\n".join(out) + "\n"
+ROWS = (
+    ("cold load (s)", "cold_s", "{:.2f}"), ("warm p50, lone request (ms)", "p50_ms", "{:.1f}"),
+    ("warm p95, lone request (ms)", "p95_ms", "{:.1f}"), ("throughput, 1 client (req/s)", "rps1", "{:.1f}"),
+    ("throughput, 8 clients (req/s)", "rps8", "{:.1f}"), ("p95 with 8 clients (ms)", "p95_8_ms", "{:.1f}"),
+    ("p95 with 8 clients / own lone p50", "p95_8_vs_lone", "{:.1f}x"),
+    ("mean latency any schedule must have at that throughput, 8 / req/s (ms)", "little_ms", "{:.1f}"), ("mean batch size, 8 clients", "batch", "{:.1f}"),
+    ("process peak RSS so far (MB)", "rss_mb", "{:.0f}"),
+)
+
+
+def table(task: str, service: dict, unbatched: dict, baseline: dict) -> str:
+    """Service vs the named baseline, plus the service with batching off (what batching alone adds)."""
+    out = [f"### {task}", "",
+           f"| metric | service | service, batching off | baseline: {baseline['name']} | service / baseline "
+           "| service / batching off |", "|---|---|---|---|---|---|"]
+    for label, key, fmt in ROWS:
+        cells = [fmt.format(run[key]) for run in (service, unbatched, baseline)]
+        ratios = [f"{service[key] / other[key]:.2f}x" if other[key] else "" for other in (baseline, unbatched)]
+        out.append(f"| {label} | " + " | ".join(cells + ratios) + " |")
+    speedup = service["rps8"] / baseline["rps1"]
+    out += ["", f"Throughput at 8 clients vs the baseline serving one request at a time (its 1-client rate): "
+            f"**{speedup:.2f}x**; vs the service's own lone rate: {service['rps8'] / service['rps1']:.2f}x.", ""]
+    return "\n".join(out)
+
+
+def unbatched(load):
+    def start():
+        os.environ["DYNAMIC_BATCHING"] = "0"
+        return load()
+    return start
+
+
+class ServiceCall:
+    """A service request plus the manager's batch counters, for the mean batch size."""
+
+    def __init__(self, mgr, model_id, fn):
+        self.mgr, self.model_id, self.fn = mgr, model_id, fn
+
+    def __call__(self, i):
+        return self.fn(i)
+
+    def batch_sizes(self):
+        return self.mgr.batch_sizes(self.model_id)
 
 
 def fresh_manager() -> ModelManager:
@@ -132,17 +168,30 @@ def bench_image(requests):
     def service():
         mgr = fresh_manager()
         mgr.get("efficientnet-lite0")
-        return lambda i: api.classify([images[i % 4]], top_k=5, manager=mgr)
+        return ServiceCall(mgr, "efficientnet-lite0", lambda i: api.classify([images[i % 4]], top_k=5, manager=mgr))
 
     def baseline():
-        from services.backends.image_classification import load_efficientnet_lite
+        import torch
+        from efficientnet_lite_pytorch import EfficientNet
 
-        model = load_efficientnet_lite(fresh_manager().catalog.get("efficientnet-lite0"), "cpu")
-        return Serial(lambda i: model.predict([load_image(images[i % 4][1])], top_k=5))
+        from services.backends.image_classification import lite_preprocess
+        from services.catalog import resolve_path
+
+        spec = fresh_manager().catalog.get("efficientnet-lite0")
+        model = EfficientNet.from_name("efficientnet-lite0").eval()
+        model.load_state_dict(torch.load(resolve_path(spec), map_location="cpu", weights_only=True))
+        preprocess = lite_preprocess(224, 256)
+
+        @torch.inference_mode()
+        def call(i):
+            probs = torch.softmax(model(preprocess(load_image(images[i % 4][1]))[None]), -1)
+            return probs.topk(5)
+
+        return Serial(call)
 
     del decoded
     return "Image classification (EfficientNet-Lite0, one image per request)", service, baseline, \
-        "torch model called per request, one at a time"
+        "the published model (float32) called per request, one at a time"
 
 
 REVIEWS = [line.split("\t")[2] for line in (DATA / "reviews.tsv").read_text().splitlines()[1:]]
@@ -152,16 +201,27 @@ def bench_sentiment(requests):
     def service():
         mgr = fresh_manager()
         mgr.get("minilm-sst2")
-        return lambda i: api.sentiment(REVIEWS[i % len(REVIEWS)], manager=mgr)
+        return ServiceCall(mgr, "minilm-sst2", lambda i: api.sentiment(REVIEWS[i % len(REVIEWS)], manager=mgr))
 
     def baseline():
-        from services.backends.sentiment import load_minilm_head
+        import torch
 
-        model = load_minilm_head(fresh_manager().catalog.get("minilm-sst2"), "cpu")
-        return Serial(lambda i: model.predict([REVIEWS[i % len(REVIEWS)]]))
+        from services.backends.sentiment import build_minilm_sentiment
+        from services.catalog import PROJECT_ROOT, resolve_path
+
+        spec = fresh_manager().catalog.get("minilm-sst2")
+        model, tokenizer = build_minilm_sentiment(resolve_path(spec), PROJECT_ROOT / spec.option("head"))
+        model.eval()
+
+        @torch.inference_mode()
+        def call(i):
+            enc = tokenizer([REVIEWS[i % len(REVIEWS)]], truncation=True, return_tensors="pt")
+            return torch.softmax(model(enc["input_ids"], enc["attention_mask"]), -1)
+
+        return Serial(call)
 
     return "Sentiment (MiniLM + SST-2 head, one sentence per request)", service, baseline, \
-        "model called per request, one at a time"
+        "the model in float32 called per request, one at a time"
 
 
 NEWS = "Angela Merkel met Emmanuel Macron in Paris on Tuesday, a spokesman for the European Union said."
@@ -171,7 +231,7 @@ def bench_ner(requests):
     def service():
         mgr = fresh_manager()
         mgr.get("spacy-conll")
-        return lambda i: api.entities(NEWS, manager=mgr)
+        return ServiceCall(mgr, "spacy-conll", lambda i: api.entities(NEWS, manager=mgr))
 
     def baseline():
         import spacy
@@ -190,7 +250,7 @@ def bench_detection(requests):
     def service():
         mgr = fresh_manager()
         mgr.get("nanodet-g")
-        return lambda i: api.detect([("street.jpg", street)], manager=mgr)
+        return ServiceCall(mgr, "nanodet-g", lambda i: api.detect([("street.jpg", street)], manager=mgr))
 
     def baseline():
         from services.backends.detection import load_nanodet
@@ -341,8 +401,10 @@ def main() -> None:
         else:
             title, service, baseline, base_name = TASKS[task](args.requests)
             s = measure("service", service, args.requests)
+            u = measure("service, batching off", unbatched(service), args.requests)
+            os.environ.pop("DYNAMIC_BATCHING", None)
             b = measure(base_name, baseline, args.requests)
-            print(table(title, s, b), flush=True)
+            print(table(title, s, u, b), flush=True)
 
 
 if __name__ == "__main__":

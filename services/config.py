@@ -70,8 +70,9 @@ def batching_enabled() -> bool:
 
 
 def batch_max_wait_ms() -> float:
-    """How long a batch leader waits for company (``BATCH_MAX_WAIT_MS``, default 0: batches form while the model is busy)."""
-    return _env_float("BATCH_MAX_WAIT_MS", 0.0)
+    """The longest a batch leader waits for as many requests as its previous batch held
+    (``BATCH_MAX_WAIT_MS``, default 5; never after a batch of one, so a lone user never waits)."""
+    return _env_float("BATCH_MAX_WAIT_MS", 5.0)
 
 
 def batch_max_items() -> int:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .catalog import Availability, Catalog, ModelSpec, check_availability
-from .batching import MicroBatcher
+from .batching import MicroBatcher, StagedModel
 from .config import batch_max_items, batch_max_wait_ms, batching_enabled, memory_budget_mb
 from .devices import pick_device
 from .errors import InputError, ModelUnavailable
@@ -64,6 +64,12 @@ class ModelStatus:
     loads: int
     evictions: int
     last_error: str
+    precision: str = ""  # float32 / bfloat16 / float16 where the backend says
+
+    @property
+    def mean_batch(self) -> float:
+        """Items per model call: above 1 when dynamic batching shared calls."""
+        return round(self.items / self.calls, 2) if self.calls else 0.0
 
 
 @dataclass
@@ -212,21 +218,42 @@ class ModelManager:
     # ------------------------------------------------------------------ batching
     def batched(self, model_id: str, method: str, items: list, **kwargs) -> list:
         """``model.<method>(items, **kwargs)``, batched with concurrent requests for
-        the same model and settings (dynamic micro-batching). Results keep ``items``' order."""
+        the same model and settings (dynamic micro-batching). Results keep ``items``' order.
+
+        For a ``StagedModel``'s ``predict``, only ``run_batch`` is shared: ``prepare`` and
+        ``finish`` run here, in the caller's thread, and requests with different options
+        (``top_k``, thresholds) still share one batch."""
         if not batching_enabled():
             with self.use(model_id, items=len(items)) as model:
                 return getattr(model, method)(items, **kwargs)
+        model = self.get(model_id)
+        if method == "predict" and isinstance(model, StagedModel):
+            prepared = [model.prepare(item) for item in items]
+            raw = self._batcher(model_id, "run_batch", {}, model).submit(prepared)
+            return [model.finish(out, item, **kwargs) for out, item in zip(raw, items)]
+        return self._batcher(model_id, method, kwargs, model).submit(items)
+
+    def _batcher(self, model_id: str, method: str, kwargs: dict, model: Any) -> MicroBatcher:
+        """One batcher per (model, method, settings); its size and instance count come
+        from the model (``max_batch``, ``concurrent_batches``) within ``BATCH_MAX_ITEMS``."""
         key = (model_id, method, tuple(sorted(kwargs.items())))
         with self._lock:
             batcher = self._batchers.get(key)
             if batcher is None:
                 def run(batch: list) -> list:
-                    with self.use(model_id, items=len(batch)) as model:
-                        return getattr(model, method)(batch, **kwargs)
+                    with self.use(model_id, items=len(batch)) as loaded:
+                        return getattr(loaded, method)(batch, **kwargs)
 
-                batcher = self._batchers[key] = MicroBatcher(run, max_batch=batch_max_items(),
-                                                             max_wait=batch_max_wait_ms() / 1000)
-        return batcher.submit(items)
+                batcher = self._batchers[key] = MicroBatcher(
+                    run, max_batch=min(getattr(model, "max_batch", batch_max_items()), batch_max_items()),
+                    max_wait=batch_max_wait_ms() / 1000, instances=getattr(model, "concurrent_batches", 1))
+            return batcher
+
+    def batch_sizes(self, model_id: str) -> tuple[int, int]:
+        """(batches run, items in them) for ``model_id``: the mean batch size under load."""
+        with self._lock:
+            found = [b for key, b in self._batchers.items() if key[0] == model_id]
+        return sum(b.batches for b in found), sum(b.items for b in found)
 
     # ------------------------------------------------------------------ eviction
     def _used_bytes(self) -> int:
@@ -316,6 +343,7 @@ class ModelManager:
                     loads=stats.loads,
                     evictions=stats.evictions,
                     last_error=stats.last_error,
+                    precision=str(getattr(entry.model, "dtype", "")).replace("torch.", "") if entry else "",
                 )
             )
         return out

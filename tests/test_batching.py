@@ -104,3 +104,138 @@ def test_manager_batches_through_the_model(monkeypatch):
     assert out == {i: [2 * i] for i in range(6)}
     status = mgr.status()[0]
     assert status.items == 6 and status.calls == len(Echo.batches) < 6
+
+
+def _run_clients(batcher, count, items_of=lambda i: [i]):
+    barrier = threading.Barrier(count)
+    out = {}
+
+    def client(i):
+        barrier.wait()
+        out[i] = batcher.submit(items_of(i))
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return out
+
+
+def test_two_instances_run_two_batches_at_once():
+    running, peak, lock = [0], [0], threading.Lock()
+
+    def run(items):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.03)
+        with lock:
+            running[0] -= 1
+        return items
+
+    batcher = MicroBatcher(run, max_batch=2, max_wait=0.0, instances=2)
+    assert _run_clients(batcher, 8) == {i: [i] for i in range(8)}
+    assert peak[0] == 2  # never more than ``instances``
+
+
+def test_one_instance_never_overlaps_batches():
+    running, peak, lock = [0], [0], threading.Lock()
+
+    def run(items):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.005)
+        with lock:
+            running[0] -= 1
+        return items
+
+    batcher = MicroBatcher(run, max_batch=3, max_wait=0.002)
+    assert _run_clients(batcher, 12) == {i: [i] for i in range(12)}
+    assert peak[0] == 1
+
+
+def test_after_a_crowd_the_next_leader_waits_for_it():
+    """Clients that come back one by one after a shared batch are gathered again
+    (without the wait the first one back would run alone)."""
+    sizes = []
+    batcher = MicroBatcher(lambda items: sizes.append(len(items)) or items, max_batch=8, max_wait=0.2)
+    batcher._last_batch = 4  # as if a batch of four just finished
+    out = {}
+
+    def client(i):
+        time.sleep(0.01 * i)  # arrive 10 ms apart
+        out[i] = batcher.submit([i])
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert out == {i: [i] for i in range(4)} and sizes == [4]
+
+
+def test_after_a_lone_request_nobody_waits():
+    batcher = MicroBatcher(lambda items: items, max_wait=1.0)
+    batcher.submit(list(range(20)))  # last batch: one request, however many items
+    started = time.perf_counter()
+    batcher.submit([2])
+    assert time.perf_counter() - started < 0.1
+
+
+def test_the_wait_for_company_is_bounded():
+    batcher = MicroBatcher(lambda items: items, max_wait=0.05)
+    batcher._last_batch = 8  # a crowd that does not come back
+    started = time.perf_counter()
+    assert batcher.submit([1]) == [1]
+    assert 0.04 < time.perf_counter() - started < 0.5
+
+
+def test_staged_models_share_the_network_call_across_options():
+    """prepare/finish run per caller; requests with different options share one batch."""
+    from services.batching import StagedModel
+    from services.catalog import Availability, Catalog, ModelSpec
+    from services.manager import ModelManager
+
+    class Doubler(StagedModel):
+        device = "cpu"
+        batches: list[int] = []
+        prepared_in: set[str] = set()
+
+        def memory_bytes(self):
+            return 1
+
+        def prepare(self, item):
+            self.prepared_in.add(threading.current_thread().name)
+            return item * 2
+
+        def run_batch(self, prepared):
+            time.sleep(0.02)
+            self.batches.append(len(prepared))
+            return [p + 1 for p in prepared]
+
+        def finish(self, raw, item, scale=1):
+            return (item, raw * scale)
+
+    spec = ModelSpec(id="dbl", task="sentiment", name="Doubler", backend="dbl", source="local", licence="MIT", size_mb=1)
+    mgr = ModelManager(Catalog([spec]), device="cpu", loaders={"dbl": lambda s, d: Doubler()},
+                       check=lambda s: Availability(True, "test"))
+    mgr.get("dbl")
+    out = {}
+    barrier = threading.Barrier(6)
+
+    def client(i):
+        barrier.wait()
+        out[i] = mgr.batched("dbl", "predict", [i], scale=i % 2 + 1)
+
+    threads = [threading.Thread(target=client, args=(i,), name=f"client-{i}") for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert out == {i: [(i, (2 * i + 1) * (i % 2 + 1))] for i in range(6)}
+    assert len(Doubler.batches) < 6 and sum(Doubler.batches) == 6
+    assert Doubler.prepared_in == {f"client-{i}" for i in range(6)}
+    assert mgr.batch_sizes("dbl") == (len(Doubler.batches), 6)
+    assert Doubler().predict([3], scale=2) == [(3, 14)]  # unbatched path gives the same

@@ -1,6 +1,8 @@
-"""Small helpers shared by the torch backends."""
+"""Small helpers shared by the torch backends: size, device, precision."""
 
 from __future__ import annotations
+
+import os
 
 import torch
 
@@ -14,8 +16,30 @@ def module_bytes(module: torch.nn.Module) -> int:
 
 
 def half_precision_ok(device: str) -> bool:
-    """fp16 only on CUDA, where it is fast and well supported; CPU stays fp32."""
+    """fp16 only on CUDA, where it is fast and well supported."""
     return device.startswith("cuda")
+
+
+def cpu_bf16_ok() -> bool:
+    """bfloat16 pays on CPU only where oneDNN runs it natively (AVX512-BF16 or AMX)."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def inference_dtype(device: str, override_env: str = "MODEL_DTYPE") -> torch.dtype:
+    """fp16 on CUDA, bfloat16 on CPUs with native bf16, else float32.
+
+    Reduced precision roughly halves memory traffic, which is what limits these small
+    models on CPU; each backend using it checks its outputs against float32 in the tests.
+    ``MODEL_DTYPE`` (or the backend's own variable) = float32 / bfloat16 / float16 overrides.
+    """
+    wanted = os.environ.get(override_env, "").strip().lower() or os.environ.get("MODEL_DTYPE", "auto").strip().lower()
+    if wanted in ("float32", "bfloat16", "float16"):
+        return getattr(torch, wanted)
+    if half_precision_ok(device):
+        return torch.float16
+    if device == "cpu" and cpu_bf16_ok():
+        return torch.bfloat16
+    return torch.float32
 
 
 class TorchModel:

@@ -7,6 +7,7 @@ from PIL import Image
 
 from ..catalog import ModelSpec, resolve_path
 from ..results import Detection
+from ..batching import StagedModel
 from .common import TorchModel
 
 COCO_LABELS = (
@@ -24,28 +25,15 @@ ROAD_CLASSES = ("person", "bicycle", "car", "motorcycle", "bus", "truck", "traff
 MIN_SCORE = 0.05  # candidates kept by the model; pages filter further without re-running it
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> list[int]:
-    """Indices kept by greedy non-maximum suppression."""
-    order = scores.argsort()[::-1]
-    keep: list[int] = []
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    while order.size:
-        i = int(order[0])
-        keep.append(i)
-        xx1 = np.maximum(boxes[i, 0], boxes[order[1:], 0])
-        yy1 = np.maximum(boxes[i, 1], boxes[order[1:], 1])
-        xx2 = np.minimum(boxes[i, 2], boxes[order[1:], 2])
-        yy2 = np.minimum(boxes[i, 3], boxes[order[1:], 3])
-        inter = np.clip(xx2 - xx1, 0, None) * np.clip(yy2 - yy1, 0, None)
-        overlap = inter / (areas[i] + areas[order[1:]] - inter + 1e-9)
-        order = order[1:][overlap <= iou]
-    return keep
+class NanoDet(StagedModel):
+    """NanoDet-g: 416x416 letterboxed BGR input, GFL distribution boxes at strides 8/16/32.
 
-
-class NanoDet:
-    """NanoDet-g: 416x416 letterboxed BGR input, GFL distribution boxes at strides 8/16/32."""
+    Letterboxing (``prepare``) and box decoding + NMS (``finish``) run in the caller's
+    thread; only the onnxruntime call is shared under dynamic batching.
+    """
 
     size = 416
+    dtype = "float32"
     strides = (8, 16, 32)
     bins = 11
     mean = np.array([103.53, 116.28, 123.675], np.float32)
@@ -82,25 +70,29 @@ class NanoDet:
             triples.append((pair["score"], pair["box"], stride))
         return triples
 
-    def _letterbox(self, image: Image.Image) -> tuple[np.ndarray, float]:
-        scale = self.size / max(image.width, image.height)
+    def _scale(self, image: Image.Image) -> float:
+        return self.size / max(image.width, image.height)
+
+    def prepare(self, image: Image.Image) -> np.ndarray:
+        """Letterboxed, normalised CHW input: the image top-left, zeros (= the mean) elsewhere."""
+        scale = self._scale(image)
         width, height = max(1, round(image.width * scale)), max(1, round(image.height * scale))
-        canvas = np.zeros((self.size, self.size, 3), np.float32)
-        canvas[:] = self.mean[::-1]  # padding becomes 0 after normalisation
-        canvas[:height, :width] = np.asarray(image.resize((width, height), Image.BILINEAR), np.float32)
-        bgr = canvas[:, :, ::-1]
-        return ((bgr - self.mean) / self.std).transpose(2, 0, 1), scale
+        bgr = np.asarray(image.resize((width, height), Image.BILINEAR), np.float32)[:, :, ::-1]
+        tensor = np.zeros((3, self.size, self.size), np.float32)
+        tensor[:, :height, :width] = ((bgr - self.mean) / self.std).transpose(2, 0, 1)
+        return tensor
 
-    def predict(self, images: list[Image.Image], threshold: float = MIN_SCORE, iou: float = 0.5) -> list[list[Detection]]:
-        batch, scales = zip(*(self._letterbox(img) for img in images))
+    def run_batch(self, prepared) -> list[dict[str, np.ndarray]]:
+        """Raw head outputs per image (the exported graph has batch size 1; on CPU a
+        bigger batch would not be faster per image anyway: 10.8 vs 11.8 ms measured)."""
         names = [name for triple in self._outputs for name in triple[:2]]
-        results = []
-        for index, tensor in enumerate(batch):  # the exported graph has batch size 1
-            outputs = dict(zip(names, self.session.run(names, {self.input_name: tensor[None]})))
-            results.append(self._decode(outputs, scales[index], images[index].size, threshold, iou))
-        return results
+        return [dict(zip(names, self.session.run(names, {self.input_name: tensor[None]}))) for tensor in prepared]
 
-    def _decode(self, outputs, scale: float, size: tuple[int, int], threshold: float, iou: float) -> list[Detection]:
+    def finish(self, outputs, image: Image.Image, threshold: float = MIN_SCORE, iou: float = 0.5) -> list[Detection]:
+        """GFL decoding of the candidates above ``threshold``, then per-class NMS."""
+        import torch
+        from torchvision.ops import batched_nms
+
         all_boxes, all_scores, all_classes = [], [], []
         project = np.arange(self.bins, dtype=np.float32)
         for score_name, box_name, stride in self._outputs:
@@ -115,24 +107,19 @@ class NanoDet:
             dist = (dist / dist.sum(axis=2, keepdims=True)) @ project * stride
             cx = (keep % side + 0.5) * stride
             cy = (keep // side + 0.5) * stride
-            boxes = np.stack([cx - dist[:, 0], cy - dist[:, 1], cx + dist[:, 2], cy + dist[:, 3]], axis=1)
-            all_boxes.append(boxes)
+            all_boxes.append(np.stack([cx - dist[:, 0], cy - dist[:, 1], cx + dist[:, 2], cy + dist[:, 3]], axis=1))
             all_scores.append(best[keep])
             all_classes.append(scores[keep].argmax(axis=1))
         if not all_boxes:
             return []
-        boxes = np.concatenate(all_boxes) / scale
-        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, size[0])
-        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, size[1])
-        scores = np.concatenate(all_scores)
+        boxes = np.concatenate(all_boxes).astype(np.float32) / self._scale(image)
+        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, image.width)
+        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, image.height)
+        scores = np.concatenate(all_scores).astype(np.float32)
         classes = np.concatenate(all_classes)
-        found = []
-        for cls in np.unique(classes):
-            idx = np.nonzero(classes == cls)[0]
-            for i in nms(boxes[idx], scores[idx], iou):
-                j = idx[i]
-                found.append(Detection(COCO_LABELS[int(cls)], round(float(scores[j]), 4), tuple(float(v) for v in boxes[j])))
-        return sorted(found, key=lambda d: -d.score)
+        kept = batched_nms(torch.from_numpy(boxes), torch.from_numpy(scores), torch.from_numpy(classes), iou).tolist()
+        return [Detection(COCO_LABELS[int(classes[j])], round(float(scores[j]), 4), tuple(float(v) for v in boxes[j]))
+                for j in kept]  # batched_nms returns them by decreasing score
 
 
 def load_nanodet(spec: ModelSpec, device: str) -> NanoDet:

@@ -8,7 +8,7 @@ import torch
 
 from ..catalog import PROJECT_ROOT, ModelSpec, resolve_path
 from ..results import Sentiment
-from .common import TorchModel
+from .common import TorchModel, inference_dtype
 
 LABELS = ("NEGATIVE", "POSITIVE")
 MAX_TOKENS = 256
@@ -31,16 +31,22 @@ class MiniLMSentimentModel(torch.nn.Module):
 
     def forward(self, input_ids, attention_mask, token_type_ids=None) -> torch.Tensor:
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return self.head(mean_pool(hidden, attention_mask)) / self.temperature
+        pooled = mean_pool(hidden.float(), attention_mask)  # sum in float32 even when the encoder runs in bf16
+        return self.head(pooled.to(self.head.weight.dtype)) / self.temperature
 
 
 class TextClassifier(TorchModel):
-    """Batches texts through a sequence classifier; the label order is ``labels``."""
+    """Batches texts through a sequence classifier; the label order is ``labels``.
+
+    Runs in ``inference_dtype``: on a bf16 CPU, MiniLM is 1.6x faster for one sentence and
+    2.4x for a batch of 8, with the same SST-2 dev accuracy (see the model card)."""
 
     def __init__(self, module, tokenizer, device: str, labels: list[str]) -> None:
         super().__init__(module, device)
         self.tokenizer = tokenizer
         self.labels = labels
+        self.dtype = inference_dtype(device)
+        self.module.to(self.dtype)
 
     @torch.inference_mode()
     def predict(self, texts: list[str], batch_size: int = 32) -> list[Sentiment]:

@@ -43,6 +43,7 @@ class WhisperModel:
         self.model = model
         self.name = name
         self.device = device
+        self.dtype = "float16" if device.startswith("cuda") else "float32"  # whisper's own rule (fp16 on CUDA)
         self.multilingual = bool(model.is_multilingual)
 
     def memory_bytes(self) -> int:

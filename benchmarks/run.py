@@ -106,6 +106,11 @@ def measure(name: str, load: Callable[[], Callable[[int], object]], requests: in
             "batch": batches[1] / batches[0] if batches[0] else 1.0, "rss_mb": peak_rss_mb()}
 
 
+def median_run(runs: list[dict]) -> dict:
+    """Each metric's median over repeated rounds (the name of the first)."""
+    return {key: runs[0][key] if key == "name" else statistics.median(r[key] for r in runs) for key in runs[0]}
+
+
 ROWS = (
     ("cold load (s)", "cold_s", "{:.2f}"), ("warm p50, lone request (ms)", "p50_ms", "{:.1f}"),
     ("warm p95, lone request (ms)", "p95_ms", "{:.1f}"), ("throughput, 1 client (req/s)", "rps1", "{:.1f}"),
@@ -423,6 +428,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tasks", default="image,sentiment,ner,detection,generation,speech,memory,warmstart")
     parser.add_argument("--requests", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=1, help="repeat the batched tasks; medians are printed")
     args = parser.parse_args()
     import torch
 
@@ -439,11 +445,14 @@ def main() -> None:
             print(bench_warm_start(), flush=True)
         else:
             title, service, baseline, base_name = TASKS[task](args.requests)
-            s = measure("service", service, args.requests)
-            u = measure("service, batching off", unbatched(service), args.requests)
-            os.environ.pop("DYNAMIC_BATCHING", None)
-            b = measure(base_name, baseline, args.requests)
-            print(table(title, s, u, b), flush=True)
+            runs = {"service": [], "unbatched": [], "baseline": []}
+            for _ in range(args.rounds):  # the three in turn, so a noisy minute hits all of them alike
+                runs["service"].append(measure("service", service, args.requests))
+                runs["unbatched"].append(measure("service, batching off", unbatched(service), args.requests))
+                os.environ.pop("DYNAMIC_BATCHING", None)
+                runs["baseline"].append(measure(base_name, baseline, args.requests))
+            s, u, b = (median_run(runs[k]) for k in ("service", "unbatched", "baseline"))
+            print(table(title + (f", median of {args.rounds} rounds" if args.rounds > 1 else ""), s, u, b), flush=True)
 
 
 if __name__ == "__main__":

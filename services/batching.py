@@ -6,14 +6,12 @@ lone user pays nothing), requests that arrive meanwhile queue up, and when the
 batch finishes the oldest waiting caller leads the next batch with everything
 queued so far. Under load, batches grow by themselves.
 
-Two refinements, both measured in ``benchmarks/``:
+One refinement, measured in ``benchmarks/``:
 - *Waiting for the crowd*: when the last batch served several requests, the next
   leader waits (at most ``max_wait``) until as many are queued again (or the batch is
   full). Without it, the first client back after a batch of 8 ran alone and batches
   alternated 1, 7. After a batch of one request (however many items it carried) there
   is no wait, so a lone user still pays nothing.
-- *Instances*: ``instances`` batches may run at once, like Triton's instance group,
-  for models that use one core per call (spaCy).
 """
 
 from __future__ import annotations
@@ -66,14 +64,13 @@ class _Request:
 class MicroBatcher:
     """Collects concurrent requests for one (model, settings) pair and runs them together."""
 
-    def __init__(self, run: RunBatch, max_batch: int = 32, max_wait: float = 0.005, instances: int = 1) -> None:
+    def __init__(self, run: RunBatch, max_batch: int = 32, max_wait: float = 0.005) -> None:
         self._run = run
         self.max_batch = max_batch
         self.max_wait = max_wait
-        self.instances = max(1, instances)
         self._cond = threading.Condition()
         self._pending: deque[_Request] = deque()
-        self._running = 0  # leader slots in use, at most ``instances``
+        self._busy = False  # a leader is collecting or running a batch
         self._last_batch = 1  # requests in the last batch: how much company to wait for
         self.batches = 0
         self.items = 0
@@ -86,8 +83,8 @@ class MicroBatcher:
         with self._cond:
             self._pending.append(request)
             self._cond.notify_all()  # a leader waiting for company may go now
-            if self._running < self.instances:
-                self._running += 1
+            if not self._busy:
+                self._busy = True
                 request.lead = True
         while not request.done:
             if request.lead:
@@ -104,7 +101,8 @@ class MicroBatcher:
         return sum(len(r.items) for r in self._pending)
 
     def _lead(self, leader: _Request) -> None:
-        """Run one batch of the oldest pending requests, then hand the slot on."""
+        """Run one batch of the oldest pending requests (the leader's first among them),
+        then hand the lead to the oldest caller still waiting."""
         with self._cond:
             if self._last_batch > 1 and self.max_wait > 0:
                 deadline = time.monotonic() + self.max_wait
@@ -117,9 +115,6 @@ class MicroBatcher:
                 request = self._pending.popleft()
                 batch.append(request)
                 count += len(request.items)
-            if not batch:  # another leader took everything, this request included
-                self._running -= 1
-                return
         flat = [item for request in batch for item in request.items]
         try:
             results = self._run(flat)
@@ -139,9 +134,9 @@ class MicroBatcher:
             for request in batch:
                 request.done = True
                 request.wake.set()
-            successor = next((r for r in self._pending if not r.lead), None)
-            if successor is None:
-                self._running -= 1
-            else:
+            if self._pending:
+                successor = self._pending[0]
                 successor.lead = True
                 successor.wake.set()
+            else:
+                self._busy = False

@@ -234,8 +234,8 @@ class ModelManager:
         return self._batcher(model_id, method, kwargs, model).submit(items)
 
     def _batcher(self, model_id: str, method: str, kwargs: dict, model: Any) -> MicroBatcher:
-        """One batcher per (model, method, settings); its size and instance count come
-        from the model (``max_batch``, ``concurrent_batches``) within ``BATCH_MAX_ITEMS``."""
+        """One batcher per (model, method, settings); a model may cap its batch size
+        (``max_batch``) below ``BATCH_MAX_ITEMS``."""
         key = (model_id, method, tuple(sorted(kwargs.items())))
         with self._lock:
             batcher = self._batchers.get(key)
@@ -246,7 +246,7 @@ class ModelManager:
 
                 batcher = self._batchers[key] = MicroBatcher(
                     run, max_batch=min(getattr(model, "max_batch", batch_max_items()), batch_max_items()),
-                    max_wait=batch_max_wait_ms() / 1000, instances=getattr(model, "concurrent_batches", 1))
+                    max_wait=batch_max_wait_ms() / 1000)
             return batcher
 
     def batch_sizes(self, model_id: str) -> tuple[int, int]:

@@ -122,24 +122,7 @@ def _run_clients(batcher, count, items_of=lambda i: [i]):
     return out
 
 
-def test_two_instances_run_two_batches_at_once():
-    running, peak, lock = [0], [0], threading.Lock()
-
-    def run(items):
-        with lock:
-            running[0] += 1
-            peak[0] = max(peak[0], running[0])
-        time.sleep(0.03)
-        with lock:
-            running[0] -= 1
-        return items
-
-    batcher = MicroBatcher(run, max_batch=2, max_wait=0.0, instances=2)
-    assert _run_clients(batcher, 8) == {i: [i] for i in range(8)}
-    assert peak[0] == 2  # never more than ``instances``
-
-
-def test_one_instance_never_overlaps_batches():
+def test_batches_never_overlap():
     running, peak, lock = [0], [0], threading.Lock()
 
     def run(items):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from ..catalog import ModelSpec, resolve_path
 from ..inputs.text import split_sentences
 from ..results import Entity, EntityResult
@@ -15,13 +13,10 @@ class SpacyNER:
     """A spaCy pipeline; entities carry character offsets into the original text.
 
     spaCy's transition-based NER has no per-entity probability, so ``score`` is 1.0.
-    spaCy runs on one core per call, so two batches may run at once on a multi-core
-    CPU (``concurrent_batches``, like a Triton instance group): 1.5x measured on 2 cores.
     """
 
     device = "cpu"
     dtype = "float32"
-    concurrent_batches = max(1, min(4, os.cpu_count() or 1))
 
     def __init__(self, nlp, size_bytes: int) -> None:
         self.nlp = nlp

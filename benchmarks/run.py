@@ -26,7 +26,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DASHBOARD_OFFLINE", "1")
 
 from services import api  # noqa: E402
+from services.devices import describe_device, pick_device  # noqa: E402
 from services.manager import ModelManager  # noqa: E402
+
+DEVICE = pick_device()  # the service's device (MODEL_DEVICE); baselines run on the same one
 
 SAMPLES = ROOT / "assets" / "samples"
 DATA = ROOT / "tests" / "data"
@@ -187,12 +190,13 @@ def bench_image(requests):
         spec = fresh_manager().catalog.get("efficientnet-lite0")
         model = EfficientNet.from_name("efficientnet-lite0").eval()
         model.load_state_dict(torch.load(resolve_path(spec), map_location="cpu", weights_only=True))
+        model.to(DEVICE)
         preprocess = lite_preprocess(224, 256)
 
         @torch.inference_mode()
         def call(i):
-            probs = torch.softmax(model(preprocess(load_image(images[i % 4][1]))[None]), -1)
-            return probs.topk(5)
+            probs = torch.softmax(model(preprocess(load_image(images[i % 4][1]))[None].to(DEVICE)), -1)
+            return probs.topk(5).indices.tolist()
 
         return Serial(call)
 
@@ -218,12 +222,12 @@ def bench_sentiment(requests):
 
         spec = fresh_manager().catalog.get("minilm-sst2")
         model, tokenizer = build_minilm_sentiment(resolve_path(spec), PROJECT_ROOT / spec.option("head"))
-        model.eval()
+        model.eval().to(DEVICE)
 
         @torch.inference_mode()
         def call(i):
-            enc = tokenizer([REVIEWS[i % len(REVIEWS)]], truncation=True, return_tensors="pt")
-            return torch.softmax(model(enc["input_ids"], enc["attention_mask"]), -1)
+            enc = tokenizer([REVIEWS[i % len(REVIEWS)]], truncation=True, return_tensors="pt").to(DEVICE)
+            return torch.softmax(model(enc["input_ids"], enc["attention_mask"]), -1).tolist()
 
         return Serial(call)
 
@@ -263,7 +267,7 @@ def bench_detection(requests):
         from services.backends.detection import load_nanodet
         from services.inputs import load_image
 
-        model = load_nanodet(fresh_manager().catalog.get("nanodet-g"), "cpu")
+        model = load_nanodet(fresh_manager().catalog.get("nanodet-g"), DEVICE)
         return Serial(lambda i: model.predict([load_image(street)]))
 
     return "Detection (NanoDet-g ONNX, one image per request)", service, baseline, "onnxruntime session per request"
@@ -286,7 +290,7 @@ def bench_generation() -> str:
     settings = GenerationSettings(max_new_tokens=64, temperature=0, repetition_penalty=1.0)
     lm.generate(prompt, settings)
     runs = [lm.generate(prompt, settings) for _ in range(3)]
-    ids = lm.encode(prompt, chat=True)
+    ids = lm.encode(prompt, chat=True).to(lm.device)
 
     def hf_generate():
         streamer = TextIteratorStreamer(lm.tokenizer, skip_prompt=True)
@@ -342,7 +346,7 @@ def bench_speech() -> str:
         base_times = []
         for _ in range(3):
             started = time.perf_counter()
-            whisper.transcribe(model.model, audio, fp16=False)
+            whisper.transcribe(model.model, audio, fp16=DEVICE.startswith("cuda"))  # its default, minus the CPU warning
             base_times.append((time.perf_counter() - started) / (audio.size / 16000))
         base = statistics.median(base_times)
         rows.append(f"| {model_id} | {cold:.2f} | {service:.3f} | {base:.3f} | {service / base:.2f}x |")
@@ -433,7 +437,7 @@ def main() -> None:
     import torch
 
     print(f"# Benchmark\n\ntorch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
-          f"device cpu\n")
+          f"device {describe_device(DEVICE)} (set MODEL_DEVICE to choose)\n")
     for task in args.tasks.split(","):
         if task == "generation":
             print(bench_generation(), flush=True)

@@ -13,6 +13,8 @@ from services.inputs import load_image
 from .conftest import DATA, SAMPLES
 
 pytestmark = pytest.mark.slow
+# The served model on each device this machine has, against the float32 reference on CPU.
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA here"))]
 PHOTOS = ("cat.jpg", "coffee.jpg", "rocket.jpg", "astronaut.jpg", "street.jpg")
 
 
@@ -32,7 +34,8 @@ def test_inference_dtype_follows_the_device_and_the_override(monkeypatch):
     assert inference_dtype("cpu") == torch.float32 and inference_dtype("cuda") == torch.float32
 
 
-def test_served_image_classifier_agrees_with_the_published_float32_model(catalog):
+@pytest.mark.parametrize("device", DEVICES)
+def test_served_image_classifier_agrees_with_the_published_float32_model(catalog, device):
     from efficientnet_lite_pytorch import EfficientNet
 
     from services.backends.image_classification import lite_preprocess, load_efficientnet_lite
@@ -40,7 +43,7 @@ def test_served_image_classifier_agrees_with_the_published_float32_model(catalog
     spec = catalog.get("efficientnet-lite0")
     reference = EfficientNet.from_name("efficientnet-lite0").eval()
     reference.load_state_dict(torch.load(resolve_path(spec), map_location="cpu", weights_only=True))
-    served = load_efficientnet_lite(spec, "cpu")
+    served = load_efficientnet_lite(spec, device)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in served.module.modules())  # folded
     preprocess = lite_preprocess(224, 256)
     images = [load_image((SAMPLES / name).read_bytes()) for name in PHOTOS]
@@ -54,12 +57,13 @@ def test_served_image_classifier_agrees_with_the_published_float32_model(catalog
             assert abs(p.score - float(probs[p.index])) < 0.03
 
 
-def test_served_sentiment_agrees_with_float32_on_every_review(catalog, monkeypatch):
+@pytest.mark.parametrize("device", DEVICES)
+def test_served_sentiment_agrees_with_float32_on_every_review(catalog, monkeypatch, device):
     from services.backends.sentiment import load_minilm_head
 
     with open(DATA / "reviews.tsv", encoding="utf-8") as f:
         texts = [row["text"] for row in csv.DictReader(f, delimiter="\t")]
-    served = load_minilm_head(catalog.get("minilm-sst2"), "cpu")
+    served = load_minilm_head(catalog.get("minilm-sst2"), device)
     monkeypatch.setenv("MODEL_DTYPE", "float32")
     reference = load_minilm_head(catalog.get("minilm-sst2"), "cpu")
     assert reference.dtype == torch.float32

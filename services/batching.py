@@ -12,6 +12,9 @@ One refinement, measured in ``benchmarks/``:
   full). Without it, the first client back after a batch of 8 ran alone and batches
   alternated 1, 7. After a batch of one request (however many items it carried) there
   is no wait, so a lone user still pays nothing.
+
+When a shared batch fails, each of its requests is run again alone, so one user's
+bad input fails only that user's request.
 """
 
 from __future__ import annotations
@@ -97,6 +100,12 @@ class MicroBatcher:
         assert request.result is not None
         return request.result
 
+    def _call(self, items: list[Any]) -> list[Any]:
+        results = self._run(items)
+        if len(results) != len(items):
+            raise RuntimeError(f"batch returned {len(results)} results for {len(items)} items")
+        return list(results)
+
     def _queued_items(self) -> int:
         return sum(len(r.items) for r in self._pending)
 
@@ -117,16 +126,20 @@ class MicroBatcher:
                 count += len(request.items)
         flat = [item for request in batch for item in request.items]
         try:
-            results = self._run(flat)
-            if len(results) != len(flat):
-                raise RuntimeError(f"batch returned {len(results)} results for {len(flat)} items")
+            results = self._call(flat)
             start = 0
             for request in batch:
                 request.result = list(results[start : start + len(request.items)])
                 start += len(request.items)
-        except BaseException as exc:  # every request in the batch learns why
-            for request in batch:
-                request.error = exc
+        except BaseException as exc:
+            if len(batch) == 1:
+                batch[0].error = exc
+            else:  # one request's bad item must not fail the others: run each alone
+                for request in batch:
+                    try:
+                        request.result = self._call(list(request.items))
+                    except BaseException as own:
+                        request.error = own
         with self._cond:
             self.batches += 1
             self.items += len(flat)

@@ -52,7 +52,7 @@ def test_batch_size_is_capped():
     assert sum(sizes) == 12 and max(sizes) <= 4
 
 
-def test_a_failure_reaches_every_request_in_the_batch():
+def test_a_model_failure_reaches_every_request_in_the_batch():
     def run(items):
         time.sleep(0.01)
         raise RuntimeError("model exploded")
@@ -73,6 +73,35 @@ def test_a_failure_reaches_every_request_in_the_batch():
         t.join()
     assert errors == ["model exploded"] * 4
     assert batcher.submit([]) == []
+
+
+def test_one_bad_request_does_not_fail_its_batch_mates():
+    calls = []
+
+    def run(items):
+        calls.append(list(items))
+        time.sleep(0.01)
+        if "bad" in items:
+            raise ValueError("cannot read 'bad'")
+        return [item.upper() for item in items]
+
+    batcher = MicroBatcher(run, max_wait=0.05)
+    batcher._last_batch = 3  # gather the three below into one batch
+    out = {}
+
+    def client(item):
+        try:
+            out[item] = batcher.submit([item])
+        except ValueError as exc:
+            out[item] = str(exc)
+
+    threads = [threading.Thread(target=client, args=(item,)) for item in ("a", "bad", "c")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert out == {"a": ["A"], "bad": "cannot read 'bad'", "c": ["C"]}
+    assert len(calls[0]) == 3  # they did share a batch first
 
 
 def test_manager_batches_through_the_model(monkeypatch):
@@ -222,3 +251,42 @@ def test_staged_models_share_the_network_call_across_options():
     assert Doubler.prepared_in == {f"client-{i}" for i in range(6)}
     assert mgr.batch_sizes("dbl") == (len(Doubler.batches), 6)
     assert Doubler().predict([3], scale=2) == [(3, 14)]  # unbatched path gives the same
+
+
+def test_many_clients_at_random_all_get_their_own_results():
+    """A stress run: uneven requests, uneven timing, bad requests mixed in; nothing hangs or
+    mixes up, and only the bad requests fail (their batch is re-run one request at a time)."""
+    import random
+
+    def run(items):
+        time.sleep(random.random() / 500)
+        if any(i < 0 for i in items):
+            raise ValueError("negative")
+        return [i * 3 for i in items]
+
+    batcher = MicroBatcher(run, max_batch=8, max_wait=0.002)
+    errors: list[str] = []
+
+    def client(seed):
+        rnd = random.Random(seed)
+        for n in range(40):
+            items = [seed * 1000 + n * 10 + k for k in range(rnd.randint(1, 5))]
+            if rnd.random() < 0.05:
+                items[0] = -1
+            time.sleep(rnd.random() / 1000)
+            try:
+                got = batcher.submit(items)
+            except ValueError:
+                if items[0] != -1:
+                    errors.append(f"{seed}: a good request failed")
+                continue
+            if items[0] == -1 or got != [i * 3 for i in items]:
+                errors.append(f"{seed}: wrong result")
+
+    threads = [threading.Thread(target=client, args=(seed,), daemon=True) for seed in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert not any(t.is_alive() for t in threads), "a client hung"
+    assert errors == []

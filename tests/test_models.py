@@ -195,3 +195,31 @@ def test_clip_detection_end_to_end():
     assert all("bus" in [d.label for d in r.detections] for r in results)
     video = annotate_clip([(t, img, r.detections) for (t, img), r in zip(frames.frames, results)], fps=2.5)
     assert len(video) > 1000 and len(decode_clip(video).frames) == 5
+
+
+def test_every_task_answers_within_a_memory_budget_below_the_defaults(real_speech):
+    """Six defaults (~480 MB) under a 300 MB budget: each task still answers with the
+    right kind of output, and the manager never holds more than the budget."""
+    from services.backends import register_all
+    from services.catalog import Catalog
+    from services.manager import ModelManager
+
+    mgr = ModelManager(Catalog.load(), budget_mb=300)
+    register_all(mgr)
+    peak = 0.0
+    audio, _ = real_speech
+    for _ in range(2):
+        assert api.classify([SAMPLES / "cat.jpg"], manager=mgr)[0].predictions[0].label in {"tabby", "tiger cat", "Egyptian cat"}
+        peak = max(peak, mgr.used_mb())
+        assert api.sentiment("A wonderful, moving film.", manager=mgr)[0].label == "POSITIVE"
+        peak = max(peak, mgr.used_mb())
+        assert any(e.label == "PER" for e in api.entities("Angela Merkel visited Paris.", manager=mgr)[0].entities)
+        peak = max(peak, mgr.used_mb())
+        assert api.generate("Say hello.", GenerationSettings(max_new_tokens=4, temperature=0), manager=mgr).tokens > 0
+        peak = max(peak, mgr.used_mb())
+        assert "country" in api.transcribe(audio, manager=mgr).text.lower()
+        peak = max(peak, mgr.used_mb())
+        assert any(d.label == "bus" for d in api.detect([SAMPLES / "street.jpg"], manager=mgr)[0].detections)
+        peak = max(peak, mgr.used_mb())
+    assert peak <= 300
+    assert sum(s.evictions for s in mgr.status()) > 0

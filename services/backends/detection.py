@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from ..batching import StagedModel
 from ..catalog import ModelSpec, resolve_path
 from ..results import Detection
-from ..batching import StagedModel
 from .common import TorchModel
 
 COCO_LABELS = (

@@ -8,9 +8,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..batching import StagedModel
 from ..catalog import ModelSpec, resolve_path
 from ..results import Prediction
-from ..batching import StagedModel
 from .common import TorchModel, inference_dtype
 
 Preprocess = Callable[[Image.Image], torch.Tensor]

@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,11 +140,18 @@ def table(task: str, service: dict, unbatched: dict, baseline: dict) -> str:
     return "\n".join(out)
 
 
-def unbatched(load):
-    def start():
-        os.environ["DYNAMIC_BATCHING"] = "0"
-        return load()
-    return start
+@contextmanager
+def batching_off():
+    """``DYNAMIC_BATCHING=0`` while the block runs (the setting is read on every call)."""
+    before = os.environ.get("DYNAMIC_BATCHING")
+    os.environ["DYNAMIC_BATCHING"] = "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("DYNAMIC_BATCHING")
+        else:
+            os.environ["DYNAMIC_BATCHING"] = before
 
 
 class ServiceCall:
@@ -452,8 +460,8 @@ def main() -> None:
             runs = {"service": [], "unbatched": [], "baseline": []}
             for _ in range(args.rounds):  # the three in turn, so a noisy minute hits all of them alike
                 runs["service"].append(measure("service", service, args.requests))
-                runs["unbatched"].append(measure("service, batching off", unbatched(service), args.requests))
-                os.environ.pop("DYNAMIC_BATCHING", None)
+                with batching_off():
+                    runs["unbatched"].append(measure("service, batching off", service, args.requests))
                 runs["baseline"].append(measure(base_name, baseline, args.requests))
             s, u, b = (median_run(runs[k]) for k in ("service", "unbatched", "baseline"))
             print(table(title + (f", median of {args.rounds} rounds" if args.rounds > 1 else ""), s, u, b), flush=True)

@@ -7,12 +7,14 @@ process-wide manager, and returns typed results from ``results``.
 
 from __future__ import annotations
 
+import dataclasses
+import sys
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import remote
+from . import chat, remote
 from .config import LIMITS
 from .errors import InputError
 from .inputs import clean_text, decode_audio, load_image
@@ -75,16 +77,16 @@ def _as_bytes(named: list[NamedImage]) -> list[NamedImage]:
     return [(name, data if isinstance(data, (bytes, bytearray)) else read_bytes(data, name)) for name, data in named]
 
 
-def _remote_text_stream(prompt, settings, model):
+def _remote_text_stream(function: str, kwargs: dict):
     from .backends.generation import Generation, TextStream
 
     outer: TextStream
 
     def pieces():
-        for item in remote.stream("text-generation", "generate_stream",
-                                  {"prompt": prompt, "settings": settings, "model": model}):
+        for item in remote.stream("text-generation", function, kwargs):
             if isinstance(item, Generation):
                 outer.result = item
+                outer.dropped = item.dropped_messages
             else:
                 yield item
 
@@ -135,34 +137,98 @@ def generation_settings(**kwargs):
 
 def generate_stream(
     prompt: str, settings=None, model: str | None = None, stop: threading.Event | None = None,
-    manager: ModelManager | None = None,
+    manager: ModelManager | None = None, system: str | None = None,
 ):
     """A ``TextStream``: iterate for text pieces; ``.result`` holds the ``Generation`` at the end.
 
+    In chat mode (``settings.chat``) the prompt is one user message, after ``system``
+    when given; otherwise the model continues the text as it is.
     The model is held busy (not evictable) until the stream is exhausted or closed.
     """
-    from .backends.generation import TextStream
-
+    settings = settings or generation_settings()
+    if settings.chat:
+        return chat_stream(chat.user_turn([], prompt, system), settings, model, stop, manager)
     if remote.enabled() and manager is None:
-        return _remote_text_stream(prompt, settings, model)
+        return _remote_text_stream("generate_stream", {"prompt": prompt, "settings": settings, "model": model})
     manager = _manager(manager)
     model_id = model_for("text-generation", model, manager)
     prompt = clean_text(prompt, "prompt")
+
+    def run(lm):
+        if lm.count_text_tokens(prompt) + settings.max_new_tokens > lm.context_length:
+            raise InputError(f"The prompt and {settings.max_new_tokens} new tokens do not fit the model's context "
+                             f"of {lm.context_length:,} tokens; shorten the prompt or lower max new tokens.")
+        return lm.stream(prompt, settings, stop)
+
+    return _held_stream(manager, model_id, run)
+
+
+def chat_stream(
+    messages, settings=None, model: str | None = None, stop: threading.Event | None = None,
+    manager: ModelManager | None = None,
+):
+    """The model's answer to a conversation (``chat.Message`` list ending with the user's turn).
+
+    The oldest whole turns are dropped when the conversation no longer fits the model's
+    context (``stream.dropped`` says how many messages, before the first piece); a last
+    message too long to fit at all raises ``InputError``. Sessions share one loaded model.
+    """
     settings = settings or generation_settings()
+    messages = [m if isinstance(m, chat.Message) else chat.message(m["role"], m["content"], i)
+                for i, m in enumerate(messages)]
+    if remote.enabled() and manager is None:
+        return _remote_text_stream("chat_stream", {"messages": messages, "settings": settings, "model": model})
+    manager = _manager(manager)
+    model_id = model_for("text-generation", model, manager)
+    fitted: list = []
+
+    def run(lm):
+        fit = chat.fit_to_context(messages, lm.count_tokens, lm.context_length, settings.max_new_tokens)
+        fitted.append(fit)
+        return lm.stream(fit.messages, settings, stop)
+
+    return _held_stream(manager, model_id, run, lambda: fitted[0].dropped if fitted else 0)
+
+
+def _held_stream(manager: ModelManager, model_id: str, run, dropped=lambda: 0):
+    """Borrow the model, check the request, and stream; the model stays busy until the end.
+
+    The checks run before this returns, so bad input raises here, not mid-stream."""
+    from .backends.generation import TextStream
+
+    holding = manager.use(model_id)
+    lm = holding.__enter__()
+    try:
+        inner = run(lm)
+    except BaseException:
+        holding.__exit__(*sys.exc_info())
+        raise
     outer: TextStream
 
     def pieces():
-        with manager.use(model_id) as lm:
-            inner = lm.stream(prompt, settings, stop)
+        try:
             yield from inner
-            outer.result = inner.result
+            result = inner.result
+            if result is not None:
+                outer.result = dataclasses.replace(result, dropped_messages=outer.dropped, model=model_id)
+        finally:
+            inner.close()
+            holding.__exit__(None, None, None)
 
-    outer = TextStream(pieces())
+    outer = TextStream(pieces(), dropped=dropped())
     return outer
 
 
-def generate(prompt: str, settings=None, model: str | None = None, manager: ModelManager | None = None) -> Generation:
-    stream = generate_stream(prompt, settings, model, manager=manager)
+def generate(prompt: str, settings=None, model: str | None = None, manager: ModelManager | None = None,
+             system: str | None = None) -> Generation:
+    return _drain(generate_stream(prompt, settings, model, manager=manager, system=system))
+
+
+def chat_reply(messages, settings=None, model: str | None = None, manager: ModelManager | None = None) -> Generation:
+    return _drain(chat_stream(messages, settings, model, manager=manager))
+
+
+def _drain(stream) -> Generation:
     for _ in stream:
         pass
     assert stream.result is not None

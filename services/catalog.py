@@ -148,6 +148,16 @@ def _whisper_file(name: str) -> Path:
 
 def check_availability(spec: ModelSpec) -> Availability:
     try:
+        if spec.source == "parts":
+            from .backends.gguf_files import SplitFile
+
+            split = SplitFile.from_spec(spec)
+            if split.target.exists():
+                return Availability(True, f"bundled parts, joined in the cache: {split.name} (sha256-pinned)")
+            size = split.parts_size()
+            if size != split.size:
+                return Availability(False, f"the {len(split.packages)} weight parts add up to {size:,} bytes, not {split.size:,}")
+            return Availability(True, f"bundled in {len(split.packages)} packages, joined once on first use (sha256-pinned)")
         if spec.source in ("package", "local"):
             path = resolve_path(spec)
             if spec.option("extra_path"):

@@ -38,8 +38,10 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--file", help="one text per line")
         p.add_argument("--model")
 
-    p = sub.add_parser("generate", help="continue a prompt")
-    p.add_argument("prompt")
+    p = sub.add_parser("generate", help="answer a prompt (chat) or continue it (--plain)")
+    p.add_argument("prompt", nargs="?")
+    p.add_argument("--file", help="one prompt per line, answered in one process; prints a list")
+    p.add_argument("--system", help="system prompt (chat mode)")
     p.add_argument("--model")
     p.add_argument("--max-new-tokens", type=int, default=128)
     p.add_argument("--temperature", type=float, default=0.0)
@@ -99,7 +101,11 @@ def run(args) -> object:
             max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p,
             repetition_penalty=args.repetition_penalty, seed=args.seed, chat=not args.plain,
         )
-        return api.generate(args.prompt, settings, args.model)
+        if args.file:
+            return [api.generate(prompt, settings, args.model, system=args.system) for prompt in _read_lines(args.file)]
+        if args.prompt is None:
+            raise InputError("give a PROMPT or --file F")
+        return api.generate(args.prompt, settings, args.model, system=args.system)
     if args.command == "transcribe":
         return api.transcribe(args.audio, args.model, args.language, args.words, name=Path(args.audio).name)
     if args.command == "detect":
@@ -149,8 +155,10 @@ def _print_text(command: str, result: object) -> None:
             spans = "; ".join(f"{e['text']} [{e['label']}]" for e in item["entities"]) or "(no entities)"
             print(spans)
     elif command == "generate":
-        print(data["text"])
-        print(f"-- {data['tokens']} tokens in {data['seconds']:.2f} s", file=sys.stderr)
+        for item in data if isinstance(data, list) else [data]:
+            print(item["text"])
+            print(f"-- {item['tokens']} tokens in {item['seconds']:.2f} s, {item['tokens_per_second']:.1f} tokens/s",
+                  file=sys.stderr)
     elif command == "transcribe":
         for seg in data["segments"]:
             print(f"[{seg['start']:7.2f} -> {seg['end']:7.2f}] {seg['text']}")

@@ -55,8 +55,8 @@ class TaskServer:
         """Generation pieces (then the final result), or transcription progress (then the transcript)."""
         from services import api
 
-        if function == "generate_stream":
-            stream = api.generate_stream(**kwargs, manager=self.manager)
+        if function in ("generate_stream", "chat_stream"):
+            stream = getattr(api, function)(**kwargs, manager=self.manager)
             yield from stream
             yield stream.result
         elif function == "transcribe":

@@ -59,12 +59,25 @@ class Generation(_JsonMixin):
     tokens: int
     seconds: float
     first_token_seconds: float = 0.0
+    prompt_tokens: int = 0  # tokens of the prompt the model saw (after fitting the context)
+    cached_tokens: int = 0  # of which reused from the previous turn's cache (not pre-filled again)
+    finish_reason: str = "stop"  # stop (end of answer) | length (max new tokens) | stopped (by the user)
+    dropped_messages: int = 0  # oldest messages left out to fit the context
+    model: str = ""
 
     def to_dict(self) -> dict:
-        return {"prompt": self.prompt, "text": self.text, "tokens": self.tokens, "seconds": self.seconds}
+        return {"prompt": self.prompt, "text": self.text, "tokens": self.tokens, "seconds": self.seconds,
+                "first_token_seconds": self.first_token_seconds,
+                "tokens_per_second": round(self.tokens_per_second, 2), "prompt_tokens": self.prompt_tokens,
+                "finish_reason": self.finish_reason, "dropped_messages": self.dropped_messages, "model": self.model}
 
     @property
     def tokens_per_second(self) -> float:
+        """Decoding speed: tokens after the first over the time after the first (the prompt's
+        pre-fill is in ``first_token_seconds``), as llama.cpp and ollama report it."""
+        decoding = self.seconds - self.first_token_seconds
+        if self.tokens > 1 and decoding > 0 and self.first_token_seconds > 0:
+            return (self.tokens - 1) / decoding
         return self.tokens / self.seconds if self.seconds > 0 else 0.0
 
 

@@ -16,6 +16,7 @@ LOADERS = {
     "spacy_ner": "ner:load_spacy_ner",
     "hf_token_classifier": "ner:load_hf_token_classifier",
     "hf_causal_lm": "generation:load_causal_lm",
+    "llamacpp": "llamacpp:load_gguf_chat",
     "whisper": "transcription:load_whisper",
     "nanodet_onnx": "detection:load_nanodet",
     "torchvision_detector": "detection:load_torchvision_detector",

@@ -1,5 +1,6 @@
-"""Causal language models: the bundled SmolLM2 GGUF (dequantized once, cached as
-safetensors) or any hub causal LM. Generation is a small explicit loop so each
+"""Causal language models through transformers: hub models, and the GPU path for
+the bundled GGUF files (dequantized once, cached as safetensors) when the
+installed llama.cpp has no GPU. Generation is a small explicit loop so each
 request has its own random generator (same seed -> same text, even while other
 sessions generate), streams text as it comes, and stops when asked."""
 
@@ -18,6 +19,7 @@ from pathlib import Path
 import torch
 
 from ..catalog import ModelSpec, resolve_path
+from ..chat import Message
 from ..config import cache_dir
 from ..results import Generation
 from .common import TorchModel, inference_dtype
@@ -38,14 +40,25 @@ class GenerationSettings:
 
 
 class TextStream:
-    """Iterate for text pieces as they are generated; ``result`` is set at the end."""
+    """Iterate for text pieces as they are generated; ``result`` is set at the end.
 
-    def __init__(self, pieces: Iterator[str]) -> None:
+    A piece may be empty: a heartbeat while the model is still reading the prompt,
+    so a page can notice Stop. ``dropped`` is known before the first piece: how
+    many old messages were left out to fit the context.
+    """
+
+    def __init__(self, pieces: Iterator[str], dropped: int = 0) -> None:
         self._pieces = pieces
         self.result: Generation | None = None
+        self.dropped = dropped
 
     def __iter__(self) -> Iterator[str]:
         return self._pieces
+
+    def close(self) -> None:
+        close = getattr(self._pieces, "close", None)
+        if close is not None:
+            close()
 
 
 class CausalLM(TorchModel):
@@ -60,35 +73,52 @@ class CausalLM(TorchModel):
             eos.append(tokenizer.eos_token_id)
         self.eos_ids = set(eos)
         self.has_chat_template = bool(getattr(tokenizer, "chat_template", None))
+        self.context_length = min(int(getattr(module.config, "max_position_embeddings", 2048) or 2048),
+                                  int(os.environ.get("LLM_CONTEXT", "4096") or 4096))
         self._cache_name: str | None = None
 
-    def encode(self, prompt: str, chat: bool) -> torch.Tensor:
-        if chat and self.has_chat_template:
-            messages = [{"role": "user", "content": prompt}]
-            ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt")
+    def encode(self, prompt: "str | list[Message]", chat: bool) -> torch.Tensor:
+        if isinstance(prompt, list) or (chat and self.has_chat_template):
+            messages = prompt if isinstance(prompt, list) else [Message("user", prompt)]
+            if not self.has_chat_template:  # a base model: a plain transcript
+                text = "\n".join(f"{m.role}: {m.content}" for m in messages) + "\nassistant:"
+                return self.tokenizer(text, return_tensors="pt")["input_ids"]
+            ids = self.tokenizer.apply_chat_template([m.for_model() for m in messages], add_generation_prompt=True,
+                                                     return_tensors="pt")
             ids = ids["input_ids"] if not isinstance(ids, torch.Tensor) else ids
         else:
             ids = self.tokenizer(prompt, return_tensors="pt")["input_ids"]
         return ids
 
-    def stream(self, prompt: str, settings: GenerationSettings, stop: threading.Event | None = None) -> TextStream:
+    def count_tokens(self, messages: "list[Message]") -> int:
+        return int(self.encode(list(messages), True).shape[-1])
+
+    def count_text_tokens(self, text: str) -> int:
+        return int(self.encode(text, False).shape[-1])
+
+    def stream(self, prompt: "str | list[Message]", settings: GenerationSettings,
+               stop: threading.Event | None = None) -> TextStream:
         holder: TextStream
+        shown = prompt if isinstance(prompt, str) else (prompt[-1].content if prompt else "")
 
         def pieces() -> Iterator[str]:
             started = time.perf_counter()
             first = 0.0
             text = ""
             count = 0
-            for text_so_far, count in self._generate(prompt, settings, stop):
+            prompt_tokens = 0
+            for text_so_far, count, prompt_tokens in self._generate(prompt, settings, stop):
                 if not first:
                     first = time.perf_counter() - started
                 delta = text_so_far[len(text) :]
                 text = text_so_far
                 if delta:
                     yield delta
+            stopped = stop is not None and stop.is_set()
             holder.result = Generation(
-                prompt=prompt, text=text, tokens=count, seconds=round(time.perf_counter() - started, 4),
-                first_token_seconds=round(first, 4),
+                prompt=shown, text=text, tokens=count, seconds=round(time.perf_counter() - started, 4),
+                first_token_seconds=round(first, 4), prompt_tokens=prompt_tokens,
+                finish_reason="stopped" if stopped else "length" if count >= settings.max_new_tokens else "stop",
             )
 
         holder = TextStream(pieces())
@@ -114,13 +144,14 @@ class CausalLM(TorchModel):
         return {self._cache_name: cache}
 
     @torch.inference_mode()
-    def _generate(self, prompt: str, settings: GenerationSettings, stop) -> Iterator[tuple[str, int]]:
-        """Yields (text so far, tokens so far) after each new token."""
+    def _generate(self, prompt, settings: GenerationSettings, stop) -> Iterator[tuple[str, int, int]]:
+        """Yields (text so far, tokens so far, prompt tokens) after each new token."""
         from transformers.generation.logits_process import (
             LogitsProcessorList, RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper, TopPLogitsWarper,
         )
 
         ids = self.encode(prompt, settings.chat).to(self.device)
+        prompt_tokens = int(ids.shape[-1])
         greedy = settings.temperature <= 0
         processors = LogitsProcessorList()
         if settings.repetition_penalty and settings.repetition_penalty != 1.0:
@@ -150,9 +181,9 @@ class CausalLM(TorchModel):
             all_ids = torch.cat([all_ids, token], dim=-1)
             text = self.tokenizer.decode(new, skip_special_tokens=True)
             if not text.endswith("\ufffd"):  # wait for the rest of a multi-byte character
-                yield text, len(new)
+                yield text, len(new), prompt_tokens
             out = self.module(input_ids=token, **self._cache_kwargs(out), use_cache=True)
-        yield self.tokenizer.decode(new, skip_special_tokens=True), len(new)
+        yield self.tokenizer.decode(new, skip_special_tokens=True), len(new), prompt_tokens
 
 
 def generation_dtype(device: str) -> torch.dtype:
@@ -163,16 +194,25 @@ def generation_dtype(device: str) -> torch.dtype:
 
 
 def load_causal_lm(spec: ModelSpec, device: str) -> CausalLM:
-    from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
+    """A hub causal LM, or a bundled GGUF file dequantized once (``hf_causal_lm`` entries)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    if spec.source == "hub":
-        folder = spec.option("repo")
-        tokenizer = AutoTokenizer.from_pretrained(folder)
-    else:
-        # Our own converted folder always holds a fast tokenizer.json; naming the class
-        # skips AutoTokenizer's first-use imports (1.4 s of a 2.2 s load).
-        folder = str(dequantized_gguf(resolve_path(spec)))
-        tokenizer = PreTrainedTokenizerFast.from_pretrained(folder)
+    if spec.source != "hub":
+        return load_causal_lm_from_gguf(resolve_path(spec), device)
+    folder = spec.option("repo")
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=generation_dtype(device))
+    return CausalLM(model, tokenizer, device)
+
+
+def load_causal_lm_from_gguf(path: Path, device: str) -> CausalLM:
+    """A GGUF file through transformers (dequantized once): the GPU path when llama.cpp has none."""
+    from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
+
+    folder = str(dequantized_gguf(path))
+    # Our own converted folder always holds a fast tokenizer.json; naming the class
+    # skips AutoTokenizer's first-use imports (1.4 s of a 2.2 s load).
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(folder)
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=generation_dtype(device))
     return CausalLM(model, tokenizer, device)
 

@@ -20,6 +20,8 @@ with st.sidebar:
     mode = st.radio("Mode", ["Chat", "Plain completion"], horizontal=True, key="gen_mode",
                     help="Chat: a conversation with the model's chat template. Plain completion continues your text as is.")
     if mode == "Chat":
+        if "chat_system_loaded" in st.session_state:  # from a loaded conversation (set before the widget exists)
+            st.session_state.chat_system = st.session_state.pop("chat_system_loaded")
         system = st.text_area("System prompt", chat.DEFAULT_SYSTEM_PROMPT, height=110, key="chat_system",
                               help="Sent first in every request; it is never dropped to fit the context.")
     max_new = st.slider("Max new tokens", 1, LIMITS.max_new_tokens, min(256, LIMITS.max_new_tokens), key="gen_max")
@@ -74,7 +76,7 @@ with st.sidebar:
             st.error(f"Not loaded: {exc} Your conversation is unchanged.")
         else:
             if loaded and loaded[0].role == "system":
-                st.session_state.chat_system = loaded[0].content
+                st.session_state.chat_system_loaded = loaded[0].content
                 loaded = loaded[1:]
             chat_ui.set_messages(loaded)
             st.rerun()

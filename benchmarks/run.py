@@ -1,6 +1,6 @@
 """Benchmark the service layer against named baselines, in the same process.
 
-    .venv/bin/python benchmarks/run.py [--tasks image,sentiment,ner,detection,generation,speech,memory,warmstart] [--requests 32]
+    .venv/bin/python benchmarks/run.py [--tasks image,sentiment,ner,detection,chat,generation,speech,memory,warmstart] [--requests 32]
 
 For each task it prints a markdown table: cold load, warm p50/p95 latency of a
 lone request, throughput with 1 and 8 concurrent clients, and process peak RSS,
@@ -292,7 +292,7 @@ def bench_generation() -> str:
 
     mgr = fresh_manager()
     started = time.perf_counter()
-    lm = mgr.get("smollm2-135m-instruct")
+    lm = mgr.get("smollm2-135m-instruct-transformers")
     cold = time.perf_counter() - started
     prompt = "Explain in two sentences why the sky looks blue during the day and red at sunset."
     settings = GenerationSettings(max_new_tokens=64, temperature=0, repetition_penalty=1.0)
@@ -323,7 +323,7 @@ def bench_generation() -> str:
     base_ttft = statistics.median(b[0] for b in base)
     base_tps = tokens / statistics.median(b[1] for b in base)
     return "\n".join([
-        "### Text generation (SmolLM2-135M-Instruct, greedy, 64 new tokens, prompt of "
+        "### Text generation on transformers (SmolLM2-135M-Instruct dequantized, the GPU path; greedy, 64 new tokens, prompt of "
         f"{ids.shape[1]} tokens with the chat template)", "",
         "| metric | service | baseline: transformers generate() + TextIteratorStreamer | ratio |", "|---|---|---|---|",
         f"| cold load (s) | {cold:.2f} | (same model) | |",
@@ -331,6 +331,135 @@ def bench_generation() -> str:
         f"| time to first token (s) | {service_ttft:.3f} | {base_ttft:.3f} | {service_ttft / base_ttft:.2f}x |",
         f"| process peak RSS so far (MB) | {peak_rss_mb():.0f} | | |", "",
     ])
+
+
+CHAT_MODELS = ("qwen2.5-coder-1.5b-instruct", "qwen2.5-coder-0.5b-instruct", "smollm2-135m-instruct")
+# Prompts of about 50 tokens with the chat template, each different from the start, so no run
+# is helped by a previous one's cache; the answers are long enough for 64 new tokens.
+CHAT_TOPICS = ("rivers", "volcanoes", "bicycles", "libraries", "glaciers", "bridges", "forests", "lighthouses")
+
+
+def chat_prompt(i: int) -> str:
+    topic = CHAT_TOPICS[i % len(CHAT_TOPICS)]
+    return (f"{topic.capitalize()} ({i}): please write a detailed, friendly explanation of how {topic} work, "
+            "what people use them for, and three surprising facts about them, in plain English for a curious reader.")
+
+
+def _llama_cpp_python():
+    """llama-cpp-python from its own environment (a 15-minute source build, so not in .venv):
+    ``LLAMA_CPP_PYTHON_SITE=/path/to/site-packages``. None when not given."""
+    site = os.environ.get("LLAMA_CPP_PYTHON_SITE")
+    if not site:
+        return None
+    sys.path.append(site)
+    import llama_cpp
+
+    return llama_cpp
+
+
+def _decode_rate(tokens: int, first: float, total: float) -> float:
+    return (tokens - 1) / (total - first) if tokens > 1 and total > first else 0.0
+
+
+def bench_chat(requests: int = 6) -> str:
+    """Each bundled GGUF: the service vs bare llama.cpp on the same file, greedy, 64 new tokens."""
+    import psutil
+
+    from services import chat
+    from services.backends.generation import GenerationSettings
+    from services.backends.llamacpp import threads
+
+    settings = GenerationSettings(max_new_tokens=64, temperature=0, repetition_penalty=1.0)
+    process = psutil.Process()
+    llama_cpp = _llama_cpp_python()
+    rows = [f"### Chat on llama.cpp (greedy, 64 new tokens, fresh ~50-token prompts, {threads()} threads)", "",
+            "| model | runtime | decode tokens/s | first token (s) | ratio to bare llama.cpp | "
+            "4 chats at once: aggregate tokens/s (x one chat) | RSS MB: loaded / 1 chat / 4 chats |",
+            "|---|---|---|---|---|---|---|"]
+    counter = iter(range(10_000))
+    for model_id in CHAT_MODELS:
+        mgr = fresh_manager()
+        lm = mgr.get(model_id)
+        n_prompt = lm.count_tokens(chat.user_turn([], chat_prompt(0)))
+
+        def service_run(i=None):
+            result = api.chat_reply(chat.user_turn([], chat_prompt(next(counter) if i is None else i)), settings,
+                                    model_id, manager=mgr)
+            return result.tokens, result.first_token_seconds, result.seconds
+
+        def aggregate(call, clients: int) -> float:
+            done = []
+            start = time.perf_counter()
+            workers = [threading.Thread(target=lambda: done.append(call())) for _ in range(clients)]
+            for w in workers:
+                w.start()
+            for w in workers:
+                w.join()
+            return sum(d[0] for d in done) / (time.perf_counter() - start)
+
+        service_run()
+        runs = [service_run() for _ in range(requests)]
+        rss_loaded = process.memory_info().rss / 2**20
+        one = statistics.median(aggregate(service_run, 1) for _ in range(2))
+        rss_one = process.memory_info().rss / 2**20
+        four = statistics.median(aggregate(service_run, 4) for _ in range(2))
+        rss_four = process.memory_info().rss / 2**20
+        svc_tps = statistics.median(_decode_rate(*r) for r in runs)
+        svc_ttft = statistics.median(r[1] for r in runs)
+
+        baselines = []
+        path = str(lm.path)
+        import xllamacpp
+
+        params = xllamacpp.CommonParams()
+        params.model.path = path
+        params.n_ctx = 4096
+        params.cpuparams.n_threads = params.cpuparams_batch.n_threads = threads()
+        params.verbosity = -1
+        bare = xllamacpp.Server(params)
+
+        def bare_run():
+            marks = []
+            start = time.perf_counter()
+
+            def on_chunk(chunk):
+                choice = (chunk.get("choices") or [{}])[0]
+                if (choice.get("delta") or {}).get("content"):
+                    marks.append(time.perf_counter() - start)
+            bare.handle_chat_completions({"messages": [{"role": "user", "content": chat_prompt(next(counter))}],
+                                          "max_tokens": 64, "temperature": 0, "stream": True}, on_chunk)
+            return len(marks), marks[0], marks[-1]
+
+        bare_run()
+        baselines.append(("xllamacpp Server, in-process, no service layer", [bare_run() for _ in range(requests)]))
+        del bare
+        if llama_cpp is not None:
+            llm = llama_cpp.Llama(model_path=path, n_ctx=4096, n_threads=threads(), n_threads_batch=threads(), verbose=False)
+
+            def lcp_run():
+                marks = []
+                start = time.perf_counter()
+                for chunk in llm.create_chat_completion(
+                        [{"role": "user", "content": chat_prompt(next(counter))}], max_tokens=64, temperature=0,
+                        stream=True):
+                    if chunk["choices"][0]["delta"].get("content"):
+                        marks.append(time.perf_counter() - start)
+                return len(marks), marks[0], marks[-1]
+
+            lcp_run()
+            baselines.append((f"llama-cpp-python {llama_cpp.__version__} (source build, -march=native)",
+                              [lcp_run() for _ in range(requests)]))
+            llm.close()
+        rows.append(f"| {model_id} ({n_prompt}-token prompt) | **service** (`api.chat_stream`, 4 slots) | "
+                    f"{svc_tps:.1f} | {svc_ttft:.3f} | | {four:.1f} ({four / one:.2f}x of {one:.1f}) | "
+                    f"{rss_loaded:.0f} / {rss_one:.0f} / {rss_four:.0f} |")
+        for name, base_runs in baselines:
+            tps = statistics.median(_decode_rate(*r) for r in base_runs)
+            ttft = statistics.median(r[1] for r in base_runs)
+            rows.append(f"| | {name} | {tps:.1f} | {ttft:.3f} | {svc_tps / tps:.2f}x tokens/s | | |")
+        mgr.unload_all()
+    rows.append("")
+    return "\n".join(rows)
 
 
 def bench_speech() -> str:
@@ -438,7 +567,7 @@ def bench_memory() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--tasks", default="image,sentiment,ner,detection,generation,speech,memory,warmstart")
+    parser.add_argument("--tasks", default="image,sentiment,ner,detection,chat,generation,speech,memory,warmstart")
     parser.add_argument("--requests", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=1, help="repeat the batched tasks; medians are printed")
     args = parser.parse_args()
@@ -449,6 +578,8 @@ def main() -> None:
     for task in args.tasks.split(","):
         if task == "generation":
             print(bench_generation(), flush=True)
+        elif task == "chat":
+            print(bench_chat(), flush=True)
         elif task == "speech":
             print(bench_speech(), flush=True)
         elif task == "memory":

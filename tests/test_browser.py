@@ -73,6 +73,7 @@ def open_page(tab, server, slug):
 
 def no_exception(tab):
     assert tab.locator("[data-testid='stException']").count() == 0
+    assert tab.get_by_text("This app has encountered an error").count() == 0
 
 
 def test_home(page, server):
@@ -102,14 +103,64 @@ def test_text_analysis_shows_sentiment_and_entities(page, server):
     shot(page, "text_analysis")
 
 
-def test_generation_streams(page, server):
+def send_chat(tab, text):
+    box = tab.get_by_test_id("stChatInputTextArea")
+    box.fill(text)
+    box.press("Enter")
+
+
+def test_chat_streams_and_keeps_the_conversation(page, server, tmp_path):
     open_page(page, server, "text_generation")
-    page.locator("textarea").first.fill("What is the capital of France?")
-    page.get_by_role("button", name="Generate").click()
-    page.get_by_text("tokens/s", exact=False).wait_for(timeout=300_000)
-    assert "Paris" in page.inner_text("body")
+    send_chat(page, "What is the capital of France? Answer in one word.")
+    page.get_by_text("tokens/s", exact=False).first.wait_for(timeout=300_000)
+    assert "Paris" in page.get_by_test_id("stChatMessage").nth(1).inner_text()
     no_exception(page)
-    shot(page, "text_generation")
+    shot(page, "chat")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="JSON").click()
+    saved = tmp_path / "conversation.json"
+    download.value.save_as(saved)
+    assert '"content": "What is the capital of France? Answer in one word."' in saved.read_text()
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"messages": [{"role": "wizard", "content": "x"}]}')
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(bad))
+    page.get_by_role("button", name="Load it").click(timeout=30_000)
+    page.get_by_text("unknown role 'wizard'", exact=False).wait_for(timeout=30_000)
+    assert page.get_by_test_id("stChatMessage").count() == 2  # the conversation is kept
+    page.get_by_role("button", name="Clear the conversation").click()
+    page.wait_for_timeout(1500)
+    assert page.get_by_test_id("stChatMessage").count() == 0
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(saved))
+    page.get_by_text("conversation.json").first.wait_for(timeout=30_000)
+    page.wait_for_timeout(1500)
+    page.get_by_role("button", name="Load it").click(timeout=30_000)
+    page.get_by_text("What is the capital of France?", exact=False).first.wait_for(timeout=30_000)
+    assert page.get_by_test_id("stChatMessage").count() == 2
+    no_exception(page)
+
+
+def test_two_sessions_chat_at_once_and_stop_keeps_the_partial_answer(browser, server):
+    tabs = []
+    for _ in range(2):
+        context = browser.new_context(viewport={"width": 1200, "height": 900})
+        tabs.append(context.new_page())
+    for tab in tabs:
+        open_page(tab, server, "text_generation")
+    send_chat(tabs[0], "Write a long story about a dragon who loves tea.")
+    send_chat(tabs[1], "Write a long story about a robot who loves gardening.")
+    for tab in tabs:  # both are streaming before either is done
+        tab.locator("text=▌").first.wait_for(timeout=300_000)
+    tabs[0].get_by_role("button", name="Stop").click()
+    tabs[0].get_by_text("stopped", exact=False).first.wait_for(timeout=60_000)
+    tabs[1].get_by_text("tokens/s", exact=False).first.wait_for(timeout=300_000)
+    first, second = (t.get_by_test_id("stChatMessage").nth(1).inner_text().lower() for t in tabs)
+    assert "stopped" in first and "robot" not in first  # the partial answer is kept, marked stopped
+    assert "robot" in second and "dragon" not in second
+    for tab in tabs:
+        no_exception(tab)
+    shot(tabs[0], "chat_stopped")
+    for tab in tabs:
+        tab.context.close()
 
 
 def test_speech_upload_transcribes(page, server):

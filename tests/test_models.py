@@ -74,25 +74,30 @@ def test_long_text_entities_are_found_past_the_first_chunk(manager):
     assert any(e.text == "Berlin" and text[e.start : e.end] == "Berlin" for e in result.entities)
 
 
+TRANSFORMERS_LM = "smollm2-135m-instruct-transformers"  # the GPU path, tested here on CPU (llama.cpp: test_llamacpp)
+
+
 def test_generation_answers_and_same_seed_same_text(manager):
     greedy = api.generate("What is the capital of France?", GenerationSettings(max_new_tokens=16, temperature=0),
-                          manager=manager)
+                          TRANSFORMERS_LM, manager=manager)
     assert "Paris" in greedy.text
     sampled = GenerationSettings(max_new_tokens=24, temperature=0.8, seed=3)
-    first = api.generate("Name a colour.", sampled, manager=manager)
-    second = api.generate("Name a colour.", sampled, manager=manager)
+    first = api.generate("Name a colour.", sampled, TRANSFORMERS_LM, manager=manager)
+    second = api.generate("Name a colour.", sampled, TRANSFORMERS_LM, manager=manager)
     assert first.text == second.text and first.tokens > 0
 
 
 def test_two_sessions_generate_at_once_without_mixing(manager):
     prompts = {"a": "What is the capital of France?", "b": "What is the capital of Italy?"}
-    expected = {k: api.generate(p, GenerationSettings(max_new_tokens=12, temperature=0), manager=manager).text
+    expected = {k: api.generate(p, GenerationSettings(max_new_tokens=12, temperature=0), TRANSFORMERS_LM,
+                                manager=manager).text
                 for k, p in prompts.items()}
     progress = {"a": [], "b": []}
     results = {}
 
     def session(key):
-        stream = api.generate_stream(prompts[key], GenerationSettings(max_new_tokens=12, temperature=0), manager=manager)
+        stream = api.generate_stream(prompts[key], GenerationSettings(max_new_tokens=12, temperature=0),
+                                     TRANSFORMERS_LM, manager=manager)
         for piece in stream:
             progress[key].append(piece)
         results[key] = stream.result.text
@@ -198,8 +203,9 @@ def test_clip_detection_end_to_end():
 
 
 def test_every_task_answers_within_a_memory_budget_below_the_defaults(real_speech):
-    """Six defaults (~480 MB) under a 300 MB budget: each task still answers with the
-    right kind of output, and the manager never holds more than the budget."""
+    """Six small models (~480 MB: the defaults, with SmolLM2 for generation) under a 300 MB
+    budget: each task still answers with the right kind of output, and the manager never
+    holds more than the budget."""
     from services.backends import register_all
     from services.catalog import Catalog
     from services.manager import ModelManager
@@ -215,7 +221,8 @@ def test_every_task_answers_within_a_memory_budget_below_the_defaults(real_speec
         peak = max(peak, mgr.used_mb())
         assert any(e.label == "PER" for e in api.entities("Angela Merkel visited Paris.", manager=mgr)[0].entities)
         peak = max(peak, mgr.used_mb())
-        assert api.generate("Say hello.", GenerationSettings(max_new_tokens=4, temperature=0), manager=mgr).tokens > 0
+        assert api.generate("Say hello.", GenerationSettings(max_new_tokens=4, temperature=0), TRANSFORMERS_LM,
+                            manager=mgr).tokens > 0
         peak = max(peak, mgr.used_mb())
         assert "country" in api.transcribe(audio, manager=mgr).text.lower()
         peak = max(peak, mgr.used_mb())

@@ -82,16 +82,71 @@ def test_text_analysis_page_refuses_empty_text():
     no_exceptions(at)
 
 
-def test_generation_page_streams_an_answer():
+def chat_page(max_tokens: int = 24) -> AppTest:
     at = page("app_pages/text_generation.py").run()
     no_exceptions(at)
-    at.text_area(key="gen_prompt").input("What is the capital of France?")
-    at.slider(key="gen_max").set_value(12)
+    at.slider(key="gen_max").set_value(max_tokens)
+    at.slider(key="gen_temp").set_value(0.0)
+    return at.run()
+
+
+def bubbles(at: AppTest) -> list[tuple[str, str]]:
+    """(role, text) of every chat message on the page."""
+    return [(m.name, " ".join(md.value for md in m.markdown)) for m in at.chat_message]
+
+
+def test_chat_page_answers_follow_ups_regenerates_and_edits():
+    at = chat_page()
+    at.chat_input(key="chat_input").set_value("What is the capital of France? One word.").run()
+    no_exceptions(at)
+    assert [r for r, _ in bubbles(at)] == ["user", "assistant"]
+    assert "Paris" in bubbles(at)[1][1]
+    assert any("tokens/s" in c.value and "first token" in c.value for c in at.caption)
+    at.chat_input(key="chat_input").set_value("And of Italy? One word.").run()
+    assert "Rome" in bubbles(at)[3][1]
+    at.button(key="chat_regen").click().run()
+    no_exceptions(at)
+    assert [r for r, _ in bubbles(at)] == ["user", "assistant"] * 2
+    assert any("seed 43" in c.value for c in at.caption)
+    at.button(key="chat_edit").click().run()
+    at.text_area(key="chat_edit_text").input("And of Germany? One word.")
+    at.button(key="chat_resend").click().run()
+    no_exceptions(at)
+    assert "Berlin" in bubbles(at)[3][1] and "Germany" in bubbles(at)[2][1]
+    at.button(key="chat_clear").click().run()
+    assert not at.chat_message
+
+
+def test_chat_page_shows_user_html_as_text():
+    at = chat_page(4)
+    at.chat_input(key="chat_input").set_value("<b>bold?</b> **stars**").run()
+    no_exceptions(at)
+    shown = bubbles(at)[0][1]
+    assert "\\<b\\>" in shown and "\\*\\*stars\\*\\*" in shown  # escaped: shown literally, never rendered
+
+
+@pytest.mark.parametrize("text, message", [("   ", "empty"), ("word " * 20_000, "too long")])
+def test_chat_page_refuses_an_empty_or_huge_message_and_keeps_the_conversation(text, message):
+    at = chat_page(4)
+    at.chat_input(key="chat_input").set_value("Say hi.").run()
+    at.chat_input(key="chat_input").set_value(text).run()
+    no_exceptions(at)
+    assert any(message in e.value for e in at.error), [e.value for e in at.error]
+    assert [r for r, _ in bubbles(at)][:2] == ["user", "assistant"]
+
+
+def test_plain_completion_mode_still_works():
+    at = page("app_pages/text_generation.py").run()
+    at.radio(key="gen_mode").set_value("Plain completion").run()
+    at.text_area(key="gen_prompt").input("The capital of France is")
+    at.slider(key="gen_max").set_value(6)
     at.slider(key="gen_temp").set_value(0.0)
     at.button(key="gen_go").click().run()
     no_exceptions(at)
-    assert "Paris" in " ".join(m.value for m in at.markdown)
     assert any("tokens/s" in c.value for c in at.caption)
+    at.text_area(key="gen_prompt").input("   ")
+    at.button(key="gen_go").click().run()
+    assert any("empty" in e.value for e in at.error)
 
 
 def test_detection_page_finds_the_bus():
@@ -124,14 +179,6 @@ def test_text_analysis_odd_input_gives_a_result_or_a_message(text, expect_error)
     else:
         assert not at.error
         assert any("confident" in m.value for m in at.markdown)
-
-
-def test_generation_page_refuses_an_empty_prompt():
-    at = page("app_pages/text_generation.py").run()
-    at.text_area(key="gen_prompt").input("   ")
-    at.button(key="gen_go").click().run()
-    no_exceptions(at)
-    assert any("empty" in e.value for e in at.error)
 
 
 BAD_FILES = {

@@ -31,8 +31,10 @@ def set_messages(new: list[Message]) -> None:
 def stats_caption(meta: dict) -> str:
     if not meta:
         return ""
-    parts = [f"{meta.get('tokens', 0)} tokens", f"{meta.get('tokens_per_second', 0):.1f} tokens/s",
-             f"first token after {meta.get('first_token_seconds', 0):.2f} s"]
+    parts = []
+    if "tokens" in meta:  # an answer cut short by Stop has no figures
+        parts += [f"{meta['tokens']} tokens", f"{meta.get('tokens_per_second', 0):.1f} tokens/s",
+                  f"first token after {meta.get('first_token_seconds', 0):.2f} s"]
     if meta.get("model"):
         parts.append(f"`{meta['model']}`")
     if meta.get("seed") is not None:

@@ -102,8 +102,10 @@ class LlamaCppChat:
             raise ModelUnavailable(f"llama.cpp could not load {path.name}: {exc}") from exc
         address = self._server.listening_address
         self._base = address if address.startswith("http") else f"http://{address}"
+        # No keep-alive: llama.cpp closes idle connections, and reusing a closed one fails the next request.
         self._http = httpx.Client(base_url=self._base, headers={"Authorization": f"Bearer {self._key}"},
-                                  timeout=httpx.Timeout(30.0, read=None), limits=httpx.Limits(max_connections=64))
+                                  timeout=httpx.Timeout(30.0, read=None),
+                                  limits=httpx.Limits(max_connections=64, max_keepalive_connections=0))
         self._kv_bytes = _kv_cache_bytes(path, params.n_ctx)
 
     # ------------------------------------------------------------------ sizes

@@ -20,7 +20,7 @@ def test_every_task_has_exactly_one_bundled_default_that_loads_here():
     catalog = Catalog.load()
     for task in TASKS:
         spec = catalog.default_for(task)
-        assert spec.source in ("package", "local")
+        assert spec.source in ("package", "local", "parts")
         found = check_availability(spec)
         assert found.available, f"{spec.id}: {found.reason}"
 

@@ -6,6 +6,7 @@ import threading
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from services import api
@@ -88,7 +89,7 @@ def test_generation_answers_and_same_seed_same_text(manager):
 
 
 def test_two_sessions_generate_at_once_without_mixing(manager):
-    prompts = {"a": "What is the capital of France?", "b": "What is the capital of Italy?"}
+    prompts = {"a": "What is the capital of France?", "b": "What is the capital of Germany?"}
     expected = {k: api.generate(p, GenerationSettings(max_new_tokens=12, temperature=0), TRANSFORMERS_LM,
                                 manager=manager).text
                 for k, p in prompts.items()}
@@ -108,7 +109,7 @@ def test_two_sessions_generate_at_once_without_mixing(manager):
     for t in threads:
         t.join()
     assert results == expected
-    assert "Paris" in results["a"] and "Rome" in results["b"]
+    assert "Paris" in results["a"] and "Berlin" in results["b"]
     assert len(progress["a"]) > 1 and len(progress["b"]) > 1
 
 
@@ -210,7 +211,12 @@ def test_every_task_answers_within_a_memory_budget_below_the_defaults(real_speec
     from services.catalog import Catalog
     from services.manager import ModelManager
 
-    mgr = ModelManager(Catalog.load(), budget_mb=300)
+    from services.backends.common import inference_dtype
+
+    # SmolLM2 is 270 MB in bfloat16, 540 MB in float32 (CPUs without native bf16): budget
+    # below the six models' sum (~480 / ~840 MB) but above the largest
+    budget = 300 if inference_dtype("cpu") != torch.float32 else 600
+    mgr = ModelManager(Catalog.load(), budget_mb=budget)
     register_all(mgr)
     peak = 0.0
     audio, _ = real_speech
@@ -228,5 +234,5 @@ def test_every_task_answers_within_a_memory_budget_below_the_defaults(real_speec
         peak = max(peak, mgr.used_mb())
         assert any(d.label == "bus" for d in api.detect([SAMPLES / "street.jpg"], manager=mgr)[0].detections)
         peak = max(peak, mgr.used_mb())
-    assert peak <= 300
+    assert peak <= budget
     assert sum(s.evictions for s in mgr.status()) > 0

@@ -203,7 +203,13 @@ def _held_stream(manager: ModelManager, model_id: str, run, dropped=lambda: 0):
     except BaseException:
         holding.__exit__(*sys.exc_info())
         raise
-    outer: TextStream
+    released = threading.Event()
+
+    def release() -> None:  # exactly once: at the end of the stream, or on close() before it started
+        if not released.is_set():
+            released.set()
+            inner.close()
+            holding.__exit__(None, None, None)
 
     def pieces():
         try:
@@ -212,10 +218,9 @@ def _held_stream(manager: ModelManager, model_id: str, run, dropped=lambda: 0):
             if result is not None:
                 outer.result = dataclasses.replace(result, dropped_messages=outer.dropped, model=model_id)
         finally:
-            inner.close()
-            holding.__exit__(None, None, None)
+            release()
 
-    outer = TextStream(pieces(), dropped=dropped())
+    outer = TextStream(pieces(), dropped=dropped(), on_close=release)
     return outer
 
 

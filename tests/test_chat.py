@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from services import chat
-from services.catalog import ModelSpec
+from services.catalog import Availability, ModelSpec
 from services.chat import Message
 from services.errors import InputError, ModelUnavailable
 
@@ -169,3 +169,69 @@ def test_a_missing_part_package_says_which(split_packages):
     found = check_availability(split_spec(sha, len(whole), parts=4))
     assert not found.available and "fakeparts_4" in found.reason
     assert "fakeparts_4" not in sys.modules
+
+
+# ---------------------------------------------------------------- the model is held while a stream lives
+class EchoLM:
+    """A stand-in language model: echoes the last message, word by word."""
+
+    device = "cpu"
+    context_length = 1000
+
+    def memory_bytes(self):
+        return 1
+
+    def count_tokens(self, messages):
+        return by_chars(messages)
+
+    def stream(self, messages, settings, stop=None):
+        from services.backends.generation import TextStream
+        from services.results import Generation
+
+        holder = None
+
+        def pieces():
+            words = messages[-1].content.split()
+            for word in words:
+                yield word + " "
+            holder.result = Generation(prompt=messages[-1].content, text=" ".join(words), tokens=len(words), seconds=0.1)
+
+        holder = TextStream(pieces())
+        return holder
+
+
+@pytest.fixture
+def echo_manager():
+    from services.manager import ModelManager
+
+    catalog = chat_catalog()
+    return ModelManager(catalog, device="cpu", loaders={"echo": lambda spec, device: EchoLM()},
+                        check=lambda spec: Availability(True, "test"))
+
+
+def chat_catalog():
+    from services.catalog import Catalog
+
+    return Catalog([ModelSpec(id="echo", task="text-generation", name="Echo", backend="echo", source="local",
+                              licence="", size_mb=1, default=True)])
+
+
+def test_a_stream_holds_the_model_until_it_ends_or_is_closed(echo_manager):
+    from services import api
+
+    stream = api.chat_stream([Message("user", "one two three")], None, "echo", manager=echo_manager)
+    with pytest.raises(TimeoutError):
+        echo_manager.unload("echo", wait=0.1)  # busy: a stream is open
+    stream.close()  # closed before it was ever read
+    assert echo_manager.unload("echo", wait=0.1)
+    stream = api.chat_stream([Message("user", "one two three")], None, "echo", manager=echo_manager)
+    assert "".join(stream).split() == ["one", "two", "three"] and stream.result.model == "echo"
+    assert echo_manager.unload("echo", wait=0.1)
+
+
+def test_a_refused_request_leaves_the_model_free(echo_manager):
+    from services import api
+
+    with pytest.raises(InputError, match="too long"):
+        api.chat_stream([Message("user", "x" * 5000)], None, "echo", manager=echo_manager)
+    assert echo_manager.unload("echo", wait=0.1)

@@ -85,15 +85,15 @@ def stream_answer(history: list[Message], system: str, settings, model_id: str, 
         st.button("Stop", key="chat_stop", icon=":material/stop_circle:", help="Stop the answer; what came is kept.")
         full = ([chat.message("system", system)] if system.strip() else []) + history
         stream = api.chat_stream(full, settings, model=model_id)
-        note = dropped_note({"dropped_messages": stream.dropped})
-        if note:
-            st.info(note, icon=":material/content_cut:")
-        meta = {"model": model_id, "seed": seed, "dropped_messages": stream.dropped}
-        st.session_state.chat_pending = {"text": "", "meta": meta}
-        box = st.empty()
-        box.markdown(":gray[_reading the conversation..._]")
-        text, shown_at = "", 0.0
         try:
+            note = dropped_note({"dropped_messages": stream.dropped})
+            if note:
+                st.info(note, icon=":material/content_cut:")
+            meta = {"model": model_id, "seed": seed, "dropped_messages": stream.dropped}
+            st.session_state.chat_pending = {"text": "", "meta": meta}
+            box = st.empty()
+            box.markdown(":gray[_reading the conversation..._]")
+            text, shown_at = "", 0.0
             for piece in stream:
                 text += piece
                 now = time.perf_counter()

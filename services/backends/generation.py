@@ -47,18 +47,22 @@ class TextStream:
     many old messages were left out to fit the context.
     """
 
-    def __init__(self, pieces: Iterator[str], dropped: int = 0) -> None:
+    def __init__(self, pieces: Iterator[str], dropped: int = 0, on_close=None) -> None:
         self._pieces = pieces
         self.result: Generation | None = None
         self.dropped = dropped
+        self._on_close = on_close
 
     def __iter__(self) -> Iterator[str]:
         return self._pieces
 
     def close(self) -> None:
+        """End the stream early (or before it began), releasing what it holds."""
         close = getattr(self._pieces, "close", None)
         if close is not None:
             close()
+        if self._on_close is not None:
+            self._on_close()
 
 
 class CausalLM(TorchModel):

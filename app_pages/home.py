@@ -17,7 +17,7 @@ PAGES = [
     ("Text analysis", "app_pages/text_analysis.py", "sentiment",
      "Sentiment with a calibrated confidence, and named entities highlighted in your text."),
     ("Text generation", "app_pages/text_generation.py", "text-generation",
-     "A small instruct model streams its answer; temperature, top-p, repetition penalty and seed."),
+     "A local chat assistant: an instruct model on llama.cpp streams its answers; multi-turn, system prompt, Stop, regenerate, export."),
     ("Speech transcription", "app_pages/speech.py", "speech",
      "Whisper turns speech into text with timestamps; upload or record; TXT, SRT and VTT downloads."),
     ("Road-scene detection", "app_pages/detection.py", "detection",

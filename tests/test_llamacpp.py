@@ -181,3 +181,26 @@ def test_a_corrupt_or_truncated_gguf_is_refused(tmp_path, monkeypatch):
     with pytest.raises(ModelUnavailable, match="sha256"):
         manager.get(good.id)
     assert "sha256" in {s.id: s for s in manager.status()}[good.id].last_error
+
+
+def test_cli_answers_a_file_of_prompts_in_one_process(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    prompts = tmp_path / "questions.txt"
+    prompts.write_text("What is the capital of France? One word.\n\nWhat is the capital of Japan? One word.\n")
+    run = subprocess.run([sys.executable, "-m", "services", "--json", "generate", "--file", str(prompts), "--model", SMALL,
+                          "--max-new-tokens", "8", "--system", "Answer with one word."],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    answers = json.loads(run.stdout)
+    assert [a["prompt"] for a in answers] == ["What is the capital of France? One word.",
+                                              "What is the capital of Japan? One word."]
+    assert "paris" in answers[0]["text"].lower() and "tokyo" in answers[1]["text"].lower()
+    assert all(a["model"] == SMALL and a["tokens_per_second"] > 0 for a in answers)
+    missing = subprocess.run([sys.executable, "-m", "services", "generate"], cwd=ROOT, capture_output=True, text=True,
+                             timeout=120)
+    assert missing.returncode == 2 and missing.stderr.strip() == "error: give a PROMPT or --file F"

@@ -432,7 +432,7 @@ def bench_chat(requests: int = 6) -> str:
 
         bare_run()
         baselines.append(("xllamacpp Server, in-process, no service layer", [bare_run() for _ in range(requests)]))
-        del bare
+        bare = None  # frees the bare server before the next runtime loads the file
         if llama_cpp is not None:
             llm = llama_cpp.Llama(model_path=path, n_ctx=4096, n_threads=threads(), n_threads_batch=threads(), verbose=False)
 

@@ -51,7 +51,7 @@ def main() -> int:
 
     items = load_items()
     settings = api.generation_settings(max_new_tokens=args.max_new_tokens, temperature=0.0, repetition_penalty=1.0)
-    print(f"| model | facts | arithmetic | instructions | all | decode tokens/s | first token (s) |")
+    print("| model | facts | arithmetic | instructions | all | decode tokens/s | first token (s) |")
     print("|---|---|---|---|---|---|---|")
     for model in args.models.split(","):
         api.load("text-generation", model)

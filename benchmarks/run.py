@@ -367,7 +367,7 @@ def bench_chat(requests: int = 6) -> str:
 
     from services import chat
     from services.backends.generation import GenerationSettings
-    from services.backends.llamacpp import threads
+    from services.config import llm_threads as threads
 
     settings = GenerationSettings(max_new_tokens=64, temperature=0, repetition_penalty=1.0)
     process = psutil.Process()

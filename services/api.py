@@ -158,7 +158,7 @@ def generate_stream(
         if lm.count_text_tokens(prompt) + settings.max_new_tokens > lm.context_length:
             raise InputError(f"The prompt and {settings.max_new_tokens} new tokens do not fit the model's context "
                              f"of {lm.context_length:,} tokens; shorten the prompt or lower max new tokens.")
-        return lm.stream(prompt, settings, stop)
+        return lm.stream(prompt, settings, stop), 0
 
     return _held_stream(manager, model_id, run)
 
@@ -180,26 +180,25 @@ def chat_stream(
         return _remote_text_stream("chat_stream", {"messages": messages, "settings": settings, "model": model})
     manager = _manager(manager)
     model_id = model_for("text-generation", model, manager)
-    fitted: list = []
 
     def run(lm):
         fit = chat.fit_to_context(messages, lm.count_tokens, lm.context_length, settings.max_new_tokens)
-        fitted.append(fit)
-        return lm.stream(fit.messages, settings, stop)
+        return lm.stream(fit.messages, settings, stop), fit.dropped
 
-    return _held_stream(manager, model_id, run, lambda: fitted[0].dropped if fitted else 0)
+    return _held_stream(manager, model_id, run)
 
 
-def _held_stream(manager: ModelManager, model_id: str, run, dropped=lambda: 0):
+def _held_stream(manager: ModelManager, model_id: str, run):
     """Borrow the model, check the request, and stream; the model stays busy until the end.
 
-    The checks run before this returns, so bad input raises here, not mid-stream."""
+    ``run(model)`` checks the request and returns (its stream, messages dropped to fit the
+    context); it runs before this returns, so bad input raises here, not mid-stream."""
     from .backends.generation import TextStream
 
     holding = manager.use(model_id)
     lm = holding.__enter__()
     try:
-        inner = run(lm)
+        inner, dropped = run(lm)
     except BaseException:
         holding.__exit__(*sys.exc_info())
         raise
@@ -220,24 +219,21 @@ def _held_stream(manager: ModelManager, model_id: str, run, dropped=lambda: 0):
         finally:
             release()
 
-    outer = TextStream(pieces(), dropped=dropped(), on_close=release)
+    outer = TextStream(pieces(), dropped=dropped, on_close=release)
     return outer
 
 
 def generate(prompt: str, settings=None, model: str | None = None, manager: ModelManager | None = None,
              system: str | None = None) -> Generation:
-    return _drain(generate_stream(prompt, settings, model, manager=manager, system=system))
+    from .backends.generation import drain
+
+    return drain(generate_stream(prompt, settings, model, manager=manager, system=system))
 
 
 def chat_reply(messages, settings=None, model: str | None = None, manager: ModelManager | None = None) -> Generation:
-    return _drain(chat_stream(messages, settings, model, manager=manager))
+    from .backends.generation import drain
 
-
-def _drain(stream) -> Generation:
-    for _ in stream:
-        pass
-    assert stream.result is not None
-    return stream.result
+    return drain(chat_stream(messages, settings, model, manager=manager))
 
 
 def transcribe(

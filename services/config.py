@@ -77,3 +77,24 @@ def batch_max_wait_ms() -> float:
 
 def batch_max_items() -> int:
     return _env_int("BATCH_MAX_ITEMS", 32)
+
+
+def llm_slots() -> int:
+    """``LLM_SLOTS``: conversations llama.cpp decodes at once per model (more wait for a free slot)."""
+    return max(1, _env_int("LLM_SLOTS", 4))
+
+
+def llm_context() -> int:
+    """``LLM_CONTEXT``: tokens of context each conversation may use."""
+    return max(256, _env_int("LLM_CONTEXT", 4096))
+
+
+def llm_threads() -> int:
+    """``LLM_THREADS``: CPU threads for llama.cpp (default: every core this process may use)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, _env_int("LLM_THREADS", cores))
+
+
+def llm_prompt_cache_mb() -> int:
+    """``LLM_PROMPT_CACHE_MB``: llama.cpp's host-memory cache of earlier prompts (its own default is 8 GB)."""
+    return _env_int("LLM_PROMPT_CACHE_MB", 256)

@@ -20,7 +20,7 @@ import torch
 
 from ..catalog import ModelSpec, resolve_path
 from ..chat import Message
-from ..config import cache_dir
+from ..config import cache_dir, llm_context
 from ..results import Generation
 from .common import TorchModel, inference_dtype
 
@@ -65,6 +65,14 @@ class TextStream:
             self._on_close()
 
 
+def drain(stream: TextStream) -> Generation:
+    """Run a stream to its end and return its result (the non-streaming call)."""
+    for _ in stream:
+        pass
+    assert stream.result is not None
+    return stream.result
+
+
 class CausalLM(TorchModel):
     def __init__(self, module, tokenizer, device: str) -> None:
         super().__init__(module, device)
@@ -77,8 +85,7 @@ class CausalLM(TorchModel):
             eos.append(tokenizer.eos_token_id)
         self.eos_ids = set(eos)
         self.has_chat_template = bool(getattr(tokenizer, "chat_template", None))
-        self.context_length = min(int(getattr(module.config, "max_position_embeddings", 2048) or 2048),
-                                  int(os.environ.get("LLM_CONTEXT", "4096") or 4096))
+        self.context_length = min(int(getattr(module.config, "max_position_embeddings", 2048) or 2048), llm_context())
         self._cache_name: str | None = None
 
     def encode(self, prompt: "str | list[Message]", chat: bool) -> torch.Tensor:
@@ -128,12 +135,8 @@ class CausalLM(TorchModel):
         holder = TextStream(pieces())
         return holder
 
-    def generate(self, prompt: str, settings: GenerationSettings, stop: threading.Event | None = None) -> Generation:
-        stream = self.stream(prompt, settings, stop)
-        for _ in stream:
-            pass
-        assert stream.result is not None
-        return stream.result
+    def generate(self, prompt, settings: GenerationSettings, stop: threading.Event | None = None) -> Generation:
+        return drain(self.stream(prompt, settings, stop))
 
     def _cache_kwargs(self, out) -> dict:
         """The key/value cache of the last step, under the name this transformers uses."""

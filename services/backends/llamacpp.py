@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import queue
 import secrets
 import threading
@@ -24,33 +23,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..chat import Message
+from ..config import llm_context, llm_prompt_cache_mb, llm_slots, llm_threads
 from ..errors import InputError, ModelUnavailable
 from ..results import Generation
-from .generation import GenerationSettings, TextStream
+from .generation import GenerationSettings, TextStream, drain
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 0.2  # an empty piece this often while nothing arrives (pages use it to notice Stop)
-
-
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    return int(raw) if raw else default
-
-
-def slots() -> int:
-    """``LLM_SLOTS``: conversations decoded at once per model (more wait for a free slot)."""
-    return max(1, _env_int("LLM_SLOTS", 4))
-
-
-def context_per_slot() -> int:
-    """``LLM_CONTEXT``: tokens of context each conversation may use."""
-    return max(256, _env_int("LLM_CONTEXT", 4096))
-
-
-def threads() -> int:
-    """``LLM_THREADS``: CPU threads for llama.cpp (default: every core this process may use)."""
-    return max(1, _env_int("LLM_THREADS", len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 
 def llamacpp_gpu() -> bool:
@@ -73,11 +53,11 @@ class LlamaCppChat:
 
         self.path = path
         self.name = name
-        self.slots = n_slots or slots()
-        self.context_length = context or context_per_slot()
+        self.slots = n_slots or llm_slots()
+        self.context_length = context or llm_context()
         self.device = "cpu"
-        self.dtype = _quantization(path)
-        self.max_batch = self.slots
+        facts = _gguf_facts(path)
+        self.dtype = facts["quantization"]
         params = xllamacpp.CommonParams()
         params.model.path = str(path)
         params.n_parallel = self.slots
@@ -85,9 +65,8 @@ class LlamaCppChat:
         params.kv_unified = False
         params.n_batch = 256  # pre-fill in steps of 256 tokens: a cancel is seen within one step
         params.n_ubatch = 256
-        params.cpuparams.n_threads = threads()
-        params.cpuparams_batch.n_threads = threads()
-        params.cache_ram_mib = _env_int("LLM_PROMPT_CACHE_MB", 256)  # bounded host-memory prompt cache
+        params.cpuparams.n_threads = params.cpuparams_batch.n_threads = llm_threads()
+        params.cache_ram_mib = llm_prompt_cache_mb()  # bounded host-memory prompt cache
         params.n_gpu_layers = 0 if not llamacpp_gpu() else -1
         params.verbosity = -1
         params.endpoint_metrics = False
@@ -106,7 +85,7 @@ class LlamaCppChat:
         self._http = httpx.Client(base_url=self._base, headers={"Authorization": f"Bearer {self._key}"},
                                   timeout=httpx.Timeout(30.0, read=None),
                                   limits=httpx.Limits(max_connections=64, max_keepalive_connections=0))
-        self._kv_bytes = _kv_cache_bytes(path, params.n_ctx)
+        self._kv_bytes = facts["kv_bytes_per_token"] * params.n_ctx
 
     # ------------------------------------------------------------------ sizes
     def memory_bytes(self) -> int:
@@ -184,11 +163,7 @@ class LlamaCppChat:
         return holder
 
     def generate(self, prompt, settings: GenerationSettings, stop: threading.Event | None = None) -> Generation:
-        stream = self.stream(prompt, settings, stop)
-        for _ in stream:
-            pass
-        assert stream.result is not None
-        return stream.result
+        return drain(self.stream(prompt, settings, stop))
 
     def _events(self, path: str, body: dict, stop: threading.Event | None) -> Iterator[dict | None]:
         """Server-sent events of one request, read in a helper thread; ``None`` as a heartbeat.
@@ -274,26 +249,17 @@ def _as_error(message: str) -> Exception:
     return RuntimeError(f"llama.cpp: {message}")
 
 
-def _quantization(path: Path) -> str:
-    """The GGUF file type, e.g. Q4_K_M, for the System page's precision column."""
+def _gguf_facts(path: Path) -> dict:
+    """From the file's header, read once: its quantization (e.g. Q4_K_M, the System page's
+    precision) and the bytes of f16 K and V per token of context (layers x KV heads x head size x 2 x 2)."""
+    facts = {"quantization": "gguf", "kv_bytes_per_token": 0}
     try:
         import gguf
 
         reader = gguf.GGUFReader(str(path))
         field = reader.fields.get("general.file_type")
         if field is not None:
-            return gguf.LlamaFileType(int(field.parts[-1][0])).name.replace("MOSTLY_", "")
-    except Exception:
-        pass
-    return "gguf"
-
-
-def _kv_cache_bytes(path: Path, n_ctx: int) -> int:
-    """f16 K and V for every layer: layers x KV heads x head size x 2 x 2 bytes per token."""
-    try:
-        import gguf
-
-        reader = gguf.GGUFReader(str(path))
+            facts["quantization"] = gguf.LlamaFileType(int(field.parts[-1][0])).name.replace("MOSTLY_", "")
         arch = bytes(reader.fields["general.architecture"].parts[-1]).decode()
 
         def value(key: str) -> int:
@@ -301,10 +267,10 @@ def _kv_cache_bytes(path: Path, n_ctx: int) -> int:
 
         heads = value("attention.head_count")
         kv_heads = value("attention.head_count_kv") if f"{arch}.attention.head_count_kv" in reader.fields else heads
-        head_dim = value("embedding_length") // heads
-        return value("block_count") * kv_heads * head_dim * 2 * 2 * n_ctx
+        facts["kv_bytes_per_token"] = value("block_count") * kv_heads * (value("embedding_length") // heads) * 2 * 2
     except Exception:
-        return 0
+        log.debug("could not read the GGUF header of %s", path, exc_info=True)
+    return facts
 
 
 def load_gguf_chat(spec, device: str):

@@ -9,7 +9,7 @@ PORT ?= 8501
 MAX_UPLOAD_MB ?= 200
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: setup run serve test test-fast browser bench clean
+.PHONY: setup run serve test test-fast browser clips bench clean
 
 setup: $(STAMP)
 
@@ -35,7 +35,19 @@ browser:
 		(apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)) ) || \
 		echo "chromium not installed: browser tests will be skipped"
 
-test: setup browser
+# OpenCV's pedestrian clip (Debian opencv-doc), hand-counted in ../shared/data/road/clips: the tracking tests use it.
+VTEST := artifacts/clips/vtest.avi
+VTEST_SHA := 45cddc9490be69345cbdab64ca583be65987e864ca408038e648db99e10516cf
+clips: $(VTEST)
+
+$(VTEST):
+	mkdir -p artifacts/clips/deb
+	cd artifacts/clips/deb && apt-get download opencv-doc >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get download opencv-doc >/dev/null)
+	dpkg-deb --fsys-tarfile artifacts/clips/deb/opencv-doc_*.deb | tar -x -O ./usr/share/doc/opencv-doc/examples/data/vtest.avi > $(VTEST).part
+	echo "$(VTEST_SHA)  $(VTEST).part" | sha256sum -c --quiet && mv $(VTEST).part $(VTEST)
+	rm -rf artifacts/clips/deb
+
+test: setup browser clips
 	$(PY) -m pytest -q
 
 test-fast: setup

@@ -21,6 +21,7 @@ from .inputs import clean_text, decode_audio, load_image
 from .inputs.files import read_bytes
 from .inputs.images import ImageSource
 from .manager import ModelManager, default_manager
+from .tiling import Tiling, detect_tiled
 from .results import Classification, DetectionResult, EntityResult, Generation, Sentiment, Transcript
 
 NamedImage = tuple[str, ImageSource]  # (file name shown to the user, data)
@@ -262,35 +263,86 @@ def transcribe(
 
 def detect(
     images: Sequence[NamedImage | str | Path], model: str | None = None, threshold: float = 0.35,
-    classes: Sequence[str] | None = None, manager: ModelManager | None = None,
+    classes: Sequence[str] | None = None, manager: ModelManager | None = None, tiling: Tiling | None = None,
 ) -> list[DetectionResult]:
-    """Boxes in original-image pixels, filtered by score and (optionally) class."""
+    """Boxes in original-image pixels, filtered by score and (optionally) class.
+
+    ``tiling`` adds sliced inference (overlapping tiles at the detector's resolution,
+    merged with the whole frame) for small, far objects; see ``services.tiling``."""
     if remote.enabled() and manager is None:
         return remote.call("detection", "detect", {"images": _as_bytes(_named(images)), "model": model,
-                                                   "threshold": threshold, "classes": classes})
+                                                   "threshold": threshold, "classes": classes, "tiling": tiling})
     manager = _manager(manager)
     model_id = model_for("detection", model, manager)
     decoded = [(name, load_image(data, name)) for name, data in _named(images)]
-    return detect_images(decoded, model_id, threshold, classes, manager)
+    return detect_images(decoded, model_id, threshold, classes, manager, tiling)
 
 
 def detect_images(decoded, model: str | None = None, threshold: float = 0.35, classes=None,
-                  manager: ModelManager | None = None) -> list[DetectionResult]:
+                  manager: ModelManager | None = None, tiling: Tiling | None = None) -> list[DetectionResult]:
     """Detection on already decoded RGB images, e.g. video frames: ``[(name, PIL image)]``."""
     if remote.enabled() and manager is None:
         return remote.call("detection", "detect_images", {"decoded": list(decoded), "model": model,
-                                                          "threshold": threshold, "classes": classes})
+                                                          "threshold": threshold, "classes": classes, "tiling": tiling})
     manager = _manager(manager)
     model_id = model_for("detection", model, manager)
     wanted = set(classes) if classes else None
     from .backends.detection import MIN_SCORE
 
+    def predict(images):
+        return manager.batched(model_id, "predict", images, threshold=MIN_SCORE)
+
     manager.get(model_id)
+    images = [img for _, img in decoded]
     started = time.perf_counter()
-    rows = manager.batched(model_id, "predict", [img for _, img in decoded], threshold=MIN_SCORE)
+    rows = detect_tiled(images, predict, tiling) if tiling else predict(images)
     each = (time.perf_counter() - started) / max(1, len(decoded))
     results = []
     for (name, img), found in zip(decoded, rows):
         kept = [d for d in found if d.score >= threshold and (wanted is None or d.label in wanted)]
         results.append(DetectionResult(file=name, width=img.width, height=img.height, detections=kept, seconds=round(each, 4)))
     return results
+
+
+def track_video(
+    clip: bytes | str | Path, model: str | None = None, every: int = 1, threshold: float = 0.35,
+    classes: Sequence[str] | None = None, line=None, tiling: Tiling | None = None, output: str | Path | None = None,
+    progress=None, cancel: threading.Event | None = None, candidates=None, name: str | None = None,
+    tracker: str | None = None, manager: ModelManager | None = None,
+):
+    """Unique objects in a clip, tracked (and counted across ``line``, a ``CountingLine``).
+
+    Streams the file: memory stays flat whatever its length. ``output`` gets the annotated
+    MP4; ``progress(Progress)`` is called as frames go; setting ``cancel`` stops it
+    (``Cancelled``). Returns a ``TrackRun``: ``.result`` is the ``VideoTracks``, and
+    ``.candidates`` lets a re-count with another threshold or class set skip the model.
+    """
+    from .video import temporary_folder
+    from .video_tracking import TrackSettings, track_file
+
+    settings = TrackSettings(every=every, threshold=threshold, classes=classes, line=line)
+    if tracker:
+        settings = dataclasses.replace(settings, tracker=tracker)
+    # with kept candidates, they are re-tracked: no model
+    detector = _frame_detector(model, manager, tiling) if candidates is None else None
+
+    if isinstance(clip, (bytes, bytearray)):
+        with temporary_folder() as folder:
+            path = folder / "upload"
+            path.write_bytes(clip)
+            return track_file(path, settings, detector, name or "clip", output, progress, cancel, candidates)
+    return track_file(clip, settings, detector, name or Path(clip).name, output, progress, cancel, candidates)
+
+
+def _frame_detector(model: str | None, manager: ModelManager | None, tiling: Tiling | None):
+    """Frames -> every candidate down to the model's floor (thresholds apply in the tracker)."""
+    from .backends.detection import MIN_SCORE
+
+    model_id = model_for("detection", model, manager)
+    load("detection", model_id, manager)
+
+    def detect_frames(images):
+        named = [(str(i), image) for i, image in enumerate(images)]
+        return [r.detections for r in detect_images(named, model_id, MIN_SCORE, None, manager, tiling)]
+
+    return detect_frames

@@ -61,6 +61,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--model")
     p.add_argument("--threshold", type=float, default=0.35)
     p.add_argument("--all-classes", action="store_true", help="all 80 COCO classes, not only road users")
+    p.add_argument("--tiles", action=argparse.BooleanOptionalAction, default=True,
+                   help="sliced inference for small, far objects (default on; --no-tiles for the whole frame only)")
+
+    p = sub.add_parser("track", help="track and count unique objects in a video")
+    p.add_argument("video")
+    p.add_argument("--every", type=int, default=1, help="analyse every N-th frame")
+    p.add_argument("--line", type=float, metavar="Y", help="count crossings of a horizontal line at Y (0-1 of the height)")
+    p.add_argument("--line-x", type=float, metavar="X", help="count crossings of a vertical line at X (0-1 of the width)")
+    p.add_argument("--model")
+    p.add_argument("--threshold", type=float, default=0.35)
+    p.add_argument("--all-classes", action="store_true", help="all 80 COCO classes, not only road users")
+    p.add_argument("--tiles", action="store_true", help="sliced inference for far objects (about 3x slower)")
+    p.add_argument("--output", help="write the annotated MP4 here")
     return parser
 
 
@@ -111,9 +124,38 @@ def run(args) -> object:
     if args.command == "detect":
         from .backends.detection import ROAD_CLASSES
 
+        from .tiling import Tiling
+
         classes = None if args.all_classes else ROAD_CLASSES
-        return api.detect(args.images, args.model, args.threshold, classes)
+        return api.detect(args.images, args.model, args.threshold, classes, tiling=Tiling() if args.tiles else None)
+    if args.command == "track":
+        return _track(args)
     raise AssertionError(args.command)
+
+
+def _track(args):
+    from . import api
+    from .backends.detection import ROAD_CLASSES
+    from .tiling import Tiling
+    from .tracking import CountingLine
+
+    if args.line is not None and args.line_x is not None:
+        raise InputError("give --line or --line-x, not both")
+    line = None
+    if args.line is not None:
+        line = CountingLine.horizontal(args.line)
+    elif args.line_x is not None:
+        line = CountingLine.vertical(args.line_x)
+    if not Path(args.video).is_file():
+        raise InputError(f"{args.video}: no such file")
+
+    def progress(p):
+        if args.verbose:
+            logging.getLogger("services.track").info("%.1f of %.1f s, %d frames", p.done_s, p.total_s, p.frames)
+
+    return api.track_video(args.video, args.model, every=args.every, threshold=args.threshold,
+                           classes=None if args.all_classes else ROAD_CLASSES, line=line,
+                           tiling=Tiling() if args.tiles else None, output=args.output, progress=progress).result
 
 
 def _models() -> list[dict]:
@@ -169,6 +211,11 @@ def _print_text(command: str, result: object) -> None:
                 counts[d["label"]] = counts.get(d["label"], 0) + 1
             summary = ", ".join(f"{n} {label}" for label, n in sorted(counts.items())) or "nothing found"
             print(f"{item['file']} ({item['width']}x{item['height']}): {summary}")
+    elif command == "track":
+        counts = ", ".join(f"{n} {label}" for label, n in data["counts"].items()) or "nothing tracked"
+        print(f"{data['file']}: {counts} ({data['frames']} frames of {data['seconds']:.1f} s)")
+        for label, c in (data["line"] or {}).items():
+            print(f"  line, {label}: {c['in']} in, {c['out']} out")
 
 
 def main(argv: list[str] | None = None) -> int:

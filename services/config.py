@@ -30,7 +30,8 @@ class Limits:
     max_audio_seconds: float
     max_text_chars: int
     max_new_tokens: int
-    max_video_frames: int
+    max_video_seconds: float
+    max_video_side: int
 
     @classmethod
     def from_env(cls) -> "Limits":
@@ -41,7 +42,8 @@ class Limits:
             max_audio_seconds=_env_float("MAX_AUDIO_SECONDS", 1800.0),
             max_text_chars=_env_int("MAX_TEXT_CHARS", 100_000),
             max_new_tokens=_env_int("MAX_NEW_TOKENS", 512),
-            max_video_frames=_env_int("MAX_VIDEO_FRAMES", 300),
+            max_video_seconds=_env_float("MAX_VIDEO_SECONDS", 600.0),
+            max_video_side=_env_int("MAX_VIDEO_SIDE", 1920),
         )
 
 

@@ -28,3 +28,50 @@ def draw_detections(image: Image.Image | bytes, detections: list[Detection]) -> 
         draw.rectangle((x1, y1 - lift, x1 + right - left + 6, y1), fill=colour)
         draw.text((x1 + 3, y1 - lift + 1), caption, fill=(255, 255, 255), font=font)
     return canvas
+
+
+def draw_tracks(rgb, objects, line: tuple[int, int, int, int] | None = None, totals: tuple[int, int] = (0, 0)):
+    """Tracked boxes with their ids (and the counting line) on an RGB frame, with supervision."""
+    import cv2
+    import numpy as np
+    import supervision as sv
+
+    box_annotator, label_annotator, labels = _annotators()
+    canvas = np.ascontiguousarray(rgb)
+    if objects:
+        detections = sv.Detections(
+            xyxy=np.array([o.box for o in objects], np.float32),
+            class_id=np.array([labels.index(o.label) if o.label in labels else len(labels) - 1 for o in objects]),
+            tracker_id=np.array([o.track_id for o in objects]),
+        )
+        canvas = box_annotator.annotate(canvas, detections)
+        canvas = label_annotator.annotate(canvas, detections, labels=[f"#{o.track_id} {o.label}" for o in objects])
+    if line is not None:
+        x1, y1, x2, y2 = line
+        thickness = max(2, round(max(canvas.shape[:2]) / 400))
+        cv2.line(canvas, (x1, y1), (x2, y2), (255, 255, 255), thickness + 2)
+        cv2.line(canvas, (x1, y1), (x2, y2), (236, 72, 153), thickness)
+        cv2.putText(canvas, f"in {totals[0]}  out {totals[1]}", (min(x1, x2) + 8, max(24, min(y1, y2) - 10)),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2, cv2.LINE_AA)
+    return canvas
+
+
+_ANNOTATORS = None
+
+
+def _annotators():
+    """Built once: supervision draws with OpenCV, which takes colours as BGR (our frames are RGB)."""
+    global _ANNOTATORS
+    if _ANNOTATORS is None:
+        import supervision as sv
+
+        labels = list(PALETTE) + ["other"]
+        colours = [sv.Color(b, g, r) for r, g, b in list(PALETTE.values()) + [(100, 116, 139)]]
+        palette = sv.ColorPalette(colours)
+        # the label text is drawn in BGR too: white stays white
+        _ANNOTATORS = (
+            sv.BoxAnnotator(color=palette, color_lookup=sv.ColorLookup.CLASS, thickness=2),
+            sv.LabelAnnotator(color=palette, color_lookup=sv.ColorLookup.CLASS, text_scale=0.5, text_padding=4),
+            labels,
+        )
+    return _ANNOTATORS

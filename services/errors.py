@@ -11,3 +11,7 @@ class InputError(ValueError):
 
 class ModelUnavailable(RuntimeError):
     """A catalog model cannot be loaded here: weights missing, corrupt or unreachable."""
+
+
+class Cancelled(Exception):
+    """The user stopped a long job (a video, say) part-way; nothing of it is kept."""

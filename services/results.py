@@ -144,3 +144,69 @@ class DetectionResult(_JsonMixin):
             "height": self.height,
             "detections": [d.to_dict() for d in self.detections],
         }
+
+
+@dataclass(frozen=True)
+class TrackedObject(_JsonMixin):
+    """One tracked box in one frame."""
+
+    track_id: int
+    label: str
+    score: float
+    box: tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class Track(_JsonMixin):
+    """One object followed through a clip; ``label`` is its most frequent class."""
+
+    id: int
+    label: str
+    first_s: float
+    last_s: float
+    frames: int  # analysed frames it was seen in
+
+    @property
+    def duration_s(self) -> float:
+        return round(self.last_s - self.first_s, 3)
+
+
+@dataclass(frozen=True)
+class LineCount(_JsonMixin):
+    """Crossings of the counting line: "in" downwards (or rightwards), "out" the other way."""
+
+    inward: int = 0
+    outward: int = 0
+
+    def to_dict(self) -> dict:
+        return {"in": self.inward, "out": self.outward}
+
+
+@dataclass(frozen=True)
+class VideoTracks:
+    """Unique objects in a clip: the tracks, their counts per class and the line crossings.
+
+    ``seconds`` is the length of the clip analysed; ``processing_seconds`` the time it took."""
+
+    file: str
+    fps: float
+    frames: int  # frames analysed
+    seconds: float
+    counts: dict[str, int]
+    line: dict[str, LineCount] | None
+    tracks: list[Track]
+    width: int = 0
+    height: int = 0
+    every: int = 1
+    processing_seconds: float = 0.0
+    timeline: list[dict] = field(default_factory=list)  # per second: {"second", label: most in view at once}
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "file": self.file, "fps": self.fps, "frames": self.frames, "seconds": self.seconds,
+            "counts": self.counts,
+            "line": None if self.line is None else {k: v.to_dict() for k, v in self.line.items()},
+            "tracks": [t.to_dict() for t in self.tracks],
+            "processing_seconds": self.processing_seconds,
+        }

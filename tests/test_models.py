@@ -178,29 +178,18 @@ def test_detection_boxes_are_in_original_pixels(manager):
     assert all(abs(b - 2 * a) < 20 for a, b in zip(bus_small, bus_large))
 
 
-def test_clip_detection_end_to_end():
-    """A short clip made from the street photo: decode, detect per frame, encode."""
-    import av
+def test_clip_tracking_end_to_end(tmp_path):
+    """A short clip panned over the street photo: streamed, detected, tracked, encoded."""
+    from services.video import VideoWriter, frames, probe
 
-    from services.video import annotate_clip, decode_clip
-
-    photo = Image.open(SAMPLES / "street.jpg").convert("RGB")
-    buf = io.BytesIO()
-    with av.open(buf, "w", format="mp4") as container:
-        stream = container.add_stream("mpeg4", rate=5)
-        stream.width, stream.height, stream.pix_fmt = 544, 412, "yuv420p"
-        for shift in range(0, 10):
-            frame = photo.crop((shift, 0, shift + 544, 412))
-            for packet in stream.encode(av.VideoFrame.from_image(frame)):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    frames = decode_clip(buf.getvalue(), every=2)
-    assert len(frames.frames) == 5
-    results = api.detect_images([(str(t), img) for t, img in frames.frames], threshold=0.4)
-    assert all("bus" in [d.label for d in r.detections] for r in results)
-    video = annotate_clip([(t, img, r.detections) for (t, img), r in zip(frames.frames, results)], fps=2.5)
-    assert len(video) > 1000 and len(decode_clip(video).frames) == 5
+    photo = np.asarray(Image.open(SAMPLES / "street.jpg").convert("RGB"))
+    writer = VideoWriter(tmp_path / "pan.mp4", 520, 412, 5)
+    for shift in range(10):
+        writer.write(photo[:412, shift:shift + 520], shift / 5)
+    writer.close()
+    run = api.track_video(tmp_path / "pan.mp4", every=2, output=tmp_path / "out.mp4")
+    assert run.result.frames == 5 and run.result.counts.get("bus") == 1
+    assert len(list(frames(tmp_path / "out.mp4", probe(tmp_path / "out.mp4")))) == 5
 
 
 def test_every_task_answers_within_a_memory_budget_below_the_defaults(real_speech):

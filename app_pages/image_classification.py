@@ -77,10 +77,10 @@ images = dict(inputs)
 if len(results) == 1:
     result = results[0]
     col_img, col_chart = st.columns([1, 2])
-    col_img.image(images[result.file], caption=result.file, use_container_width=True)
+    col_img.image(images[result.file], caption=result.file, width="stretch")
     best = result.predictions[0]
     col_chart.subheader(f"{best.label} ({best.score:.1%})")
-    col_chart.altair_chart(chart(result.predictions), use_container_width=True)
+    col_chart.altair_chart(chart(result.predictions), width="stretch")
     col_chart.caption(f"{spec.name}: {result.seconds * 1000:.0f} ms")
 elif results:
     table = pd.DataFrame(
@@ -90,7 +90,7 @@ elif results:
             for r in results
         ]
     )
-    st.dataframe(table, hide_index=True, use_container_width=True,
+    st.dataframe(table, hide_index=True, width="stretch",
                  column_config={"probability": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1)})
     csv = pd.DataFrame(
         [{"file": r.file, "rank": i + 1, "label": p.label, "index": p.index, "score": p.score}
@@ -101,5 +101,5 @@ elif results:
     for r in results:
         with st.expander(f"{r.file}: {r.predictions[0].label} ({r.predictions[0].score:.1%})"):
             c1, c2 = st.columns([1, 2])
-            c1.image(images[r.file], use_container_width=True)
-            c2.altair_chart(chart(r.predictions), use_container_width=True)
+            c1.image(images[r.file], width="stretch")
+            c2.altair_chart(chart(r.predictions), width="stretch")

@@ -64,7 +64,7 @@ st.markdown("### Transcript")
 st.write(transcript.text or "(no speech found)")
 st.markdown("### Segments")
 st.dataframe([{"start": s.start, "end": s.end, "text": s.text} for s in transcript.segments], hide_index=True,
-             use_container_width=True)
+             width="stretch")
 if words:
     with st.expander("Words"):
         st.dataframe([w.to_dict() for s in transcript.segments for w in s.words], hide_index=True)

@@ -25,7 +25,7 @@ if remote.enabled():
                     remote_rows.append({"model": status.id, "task": task, "loaded": status.loaded, "device": status.device,
                                         "MB": status.memory_mb, "calls": status.calls, "p50 ms": status.p50_ms,
                                         "p95 ms": status.p95_ms, "last error": status.last_error})
-    st.dataframe(remote_rows, hide_index=True, use_container_width=True)
+    st.dataframe(remote_rows, hide_index=True, width="stretch")
     st.stop()
 
 try:
@@ -61,26 +61,26 @@ for status in mgr.status():
         "p50 ms": status.p50_ms, "p95 ms": status.p95_ms, "evictions": status.evictions,
         "available": ok, "reason / last error": status.last_error or reason,
     })
-st.dataframe(rows, hide_index=True, use_container_width=True)
+st.dataframe(rows, hide_index=True, width="stretch")
 
 st.subheader("Load, unload, warm up")
 ids = [s.id for s in mgr.catalog]
 choice = st.selectbox("Model", ids, index=ids.index(mgr.catalog.default_for("image-classification").id))
 col1, col2, col3, col4 = st.columns(4)
-if col1.button("Load", use_container_width=True):
+if col1.button("Load", width="stretch"):
     with friendly_errors("Loading"), st.spinner(f"Loading {choice}..."):
         mgr.get(choice)
         st.success(f"{choice} is loaded.")
-if col2.button("Unload", use_container_width=True):
+if col2.button("Unload", width="stretch"):
     with friendly_errors("Unloading"):
         st.success(f"{choice} unloaded.") if mgr.unload(choice) else st.info(f"{choice} was not loaded.")
-if col3.button("Warm up all defaults", use_container_width=True):
+if col3.button("Warm up all defaults", width="stretch"):
     bar = st.progress(0.0, "Warming up...")
     with friendly_errors("Warm-up"):
         report = warm_up(mgr, progress=lambda done, total, name: bar.progress(done / total, f"Warming up {name}..."))
         bar.empty()
         st.dataframe([r.__dict__ for r in report], hide_index=True)
-if col4.button("Unload all", use_container_width=True):
+if col4.button("Unload all", width="stretch"):
     mgr.unload_all()
     st.success("All models unloaded.")
 

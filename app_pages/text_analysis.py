@@ -42,7 +42,7 @@ if lines_file is not None:
             with st.spinner(f"Scoring {len(lines)} lines..."):
                 scored = api.sentiment(lines, model=sentiment_spec.id)
             table = pd.DataFrame([{"text": s.text, "label": s.label, "confidence": s.score} for s in scored])
-            st.dataframe(table, hide_index=True, use_container_width=True,
+            st.dataframe(table, hide_index=True, width="stretch",
                          column_config={"confidence": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1)})
             counts = table["label"].value_counts()
             st.caption(" · ".join(f"{label}: {n}" for label, n in counts.items()))
@@ -66,7 +66,7 @@ with friendly_errors("Text analysis"):
             scored = api.sentiment(sentences, model=sentiment_spec.id)
             st.dataframe(
                 pd.DataFrame([{"sentence": s.text, "label": s.label, "confidence": s.score} for s in scored]),
-                hide_index=True, use_container_width=True,
+                hide_index=True, width="stretch",
                 column_config={"confidence": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1)},
             )
 
@@ -76,6 +76,6 @@ with friendly_errors("Text analysis"):
         st.markdown(legend_html(sorted({e.label for e in found.entities})), unsafe_allow_html=True)
         st.markdown(entity_html(found.text, found.entities), unsafe_allow_html=True)
         if found.entities:
-            st.dataframe(pd.DataFrame([e.to_dict() for e in found.entities]), hide_index=True, use_container_width=True)
+            st.dataframe(pd.DataFrame([e.to_dict() for e in found.entities]), hide_index=True, width="stretch")
         else:
             st.caption("No entities found.")

@@ -1,6 +1,6 @@
 """Benchmark the service layer against named baselines, in the same process.
 
-    .venv/bin/python benchmarks/run.py [--tasks image,sentiment,ner,detection,chat,generation,speech,memory,warmstart] [--requests 32]
+    .venv/bin/python benchmarks/run.py [--tasks image,sentiment,ner,detection,video,chat,generation,speech,memory,warmstart] [--requests 32]
 
 For each task it prints a markdown table: cold load, warm p50/p95 latency of a
 lone request, throughput with 1 and 8 concurrent clients, and process peak RSS,
@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DASHBOARD_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
 
 from services import api  # noqa: E402
 from services.devices import describe_device, pick_device  # noqa: E402
@@ -462,6 +464,115 @@ def bench_chat(requests: int = 6) -> str:
     return "\n".join(rows)
 
 
+def _road_clip_720p(path: Path, seconds: float, fps: int = 10) -> Path:
+    """vtest.avi (real pedestrians, 768x576 at 10 fps) scaled to 1280x720, looped to ``seconds``."""
+    from services.video import VideoWriter, frames, probe
+
+    source = ROOT / "artifacts/clips/vtest.avi"
+    if not source.exists():
+        raise SystemExit("vtest.avi missing: run `make clips` first")
+    info = probe(source)
+    writer = VideoWriter(path, 1280, 720, fps)
+    written = 0
+    try:
+        while written < seconds * fps:
+            for frame in frames(source, info):
+                if written >= seconds * fps:
+                    break
+                from PIL import Image
+
+                writer.write(np.asarray(Image.fromarray(frame.rgb).resize((1280, 720), Image.BILINEAR)), written / fps)
+                written += 1
+    finally:
+        writer.close()
+    return path
+
+
+class RssPeak:
+    """Peak resident memory of this process while the block runs, sampled every 50 ms."""
+
+    def __enter__(self):
+        import psutil
+
+        self._process, self._stop, self.peak = psutil.Process(), threading.Event(), 0
+        self.before = self._process.memory_info().rss
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._process.memory_info().rss)
+            self._stop.wait(0.05)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._process.memory_info().rss)
+
+    @property
+    def growth_mb(self) -> float:
+        return (self.peak - self.before) / 2**20
+
+
+def bench_video() -> str:
+    """Tracking a 1280x720 clip at every frame against the bare detector on the same frames,
+    resident memory for a 1- and a 10-minute clip, and unique counts on vtest.avi."""
+    import json
+    import tempfile
+
+    from PIL import Image
+
+    from services.backends.detection import ROAD_CLASSES, load_nanodet
+    from services.video import frames, probe
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-video-"))
+    clip = _road_clip_720p(folder / "road720.mp4", 30)
+    api.load("detection", "nanodet-g")
+    model = load_nanodet(fresh_manager().catalog.get("nanodet-g"), DEVICE)
+    info = probe(clip)
+    rows = ["### Video: 1280x720, every frame, NanoDet-g\n",
+            "| pipeline | frames | seconds | frames/s | ratio to the bare detector |", "|---|---|---|---|---|"]
+    started = time.perf_counter()
+    count = 0
+    for frame in frames(clip, info):  # bare: PyAV decode + onnxruntime on each frame, nothing else
+        model.predict([Image.fromarray(frame.rgb)])
+        count += 1
+    bare = count / (time.perf_counter() - started)
+    rows.append(f"| bare detector (PyAV decode + NanoDet per frame) | {count} | {count / bare:.1f} | {bare:.1f} | 1.00 |")
+    for label, output, line in (("service: detect + track", None, None),
+                                ("service: detect + track + count line + draw + H.264 encode", folder / "out.mp4",
+                                 "line")):
+        from services.tracking import CountingLine
+
+        started = time.perf_counter()
+        run = api.track_video(clip, classes=ROAD_CLASSES, output=output,
+                              line=CountingLine.horizontal(0.5) if line else None)
+        rate = run.result.frames / (time.perf_counter() - started)
+        rows.append(f"| {label} | {run.result.frames} | {run.result.frames / rate:.1f} | {rate:.1f} | {rate / bare:.2f} |")
+    rows += ["", "| clip (1280x720, 10 fps) | frames decoded | analysed | resident memory growth (peak) | kept candidates |",
+             "|---|---|---|---|---|"]
+    for minutes, every in ((1, 1), (10, 5)):
+        long_clip = _road_clip_720p(folder / f"road{minutes}m.mp4", minutes * 60)
+        with RssPeak() as rss:
+            run = api.track_video(long_clip, every=every, classes=ROAD_CLASSES, output=folder / "long-out.mp4",
+                                  line=CountingLine.horizontal(0.5))
+        rows.append(f"| {minutes} min, every {every} | {minutes * 600} | {run.result.frames} | {rss.growth_mb:.0f} MB | "
+                    f"{run.candidates.nbytes / 2**20:.1f} MB |")
+        long_clip.unlink()
+    truth = json.loads((ROOT.parent / "shared/data/road/clips/vtest_counts.json").read_text())["counts"]
+    rows += ["", "| vtest.avi unique counts | person | car | truck |", "|---|---|---|---|",
+             f"| hand counts | {truth['person']} | {truth['car']} | {truth['truck']} |"]
+    for every in (1, 2, 3):
+        counts = api.track_video(ROOT / "artifacts/clips/vtest.avi", every=every, classes=ROAD_CLASSES).result.counts
+        rows.append(f"| service, every {every} | {counts.get('person', 0)} | {counts.get('car', 0)} | "
+                    f"{counts.get('truck', 0)} |")
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)
+    return "\n".join(rows) + "\n"
+
+
 def bench_speech() -> str:
     import whisper
 
@@ -567,7 +678,7 @@ def bench_memory() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--tasks", default="image,sentiment,ner,detection,chat,generation,speech,memory,warmstart")
+    parser.add_argument("--tasks", default="image,sentiment,ner,detection,video,chat,generation,speech,memory,warmstart")
     parser.add_argument("--requests", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=1, help="repeat the batched tasks; medians are printed")
     args = parser.parse_args()
@@ -582,6 +693,8 @@ def main() -> None:
             print(bench_chat(), flush=True)
         elif task == "speech":
             print(bench_speech(), flush=True)
+        elif task == "video":
+            print(bench_video(), flush=True)
         elif task == "memory":
             print(bench_memory(), flush=True)
         elif task == "warmstart":

@@ -175,7 +175,7 @@ def test_speech_upload_transcribes(page, server):
 def test_detection_upload_draws_boxes(page, server):
     open_page(page, server, "detection")
     page.locator("input[type='file']").first.set_input_files(str(SAMPLES / "street.jpg"))
-    page.get_by_text("objects", exact=False).first.wait_for(timeout=180_000)
+    page.get_by_text("street.jpg: ", exact=False).first.wait_for(timeout=180_000)
     assert "bus" in page.inner_text("body")
     no_exception(page)
     shot(page, "detection")
@@ -210,26 +210,33 @@ def test_soak_concurrent_sessions_have_no_errors():
     assert ", 0 errors" in out.stdout
 
 
-def test_detection_clip_gives_an_annotated_video(page, server, tmp_path):
-    import av
-    from PIL import Image
+def test_detection_clip_is_tracked_counted_and_can_be_cancelled(page, server, tmp_path):
+    from .synthetic_video import make_clip
 
-    photo = Image.open(SAMPLES / "street.jpg").convert("RGB")
-    clip = tmp_path / "clip.mp4"
-    with av.open(str(clip), "w") as container:
-        stream = container.add_stream("mpeg4", rate=10)
-        stream.width, stream.height, stream.pix_fmt = 544, 412, "yuv420p"
-        for shift in range(15):
-            for packet in stream.encode(av.VideoFrame.from_image(photo.crop((shift, 0, shift + 544, 412)))):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    make_clip(tmp_path / "road.mp4")
     open_page(page, server, "detection")
-    page.get_by_text("Video clip").click()
-    page.locator("input[type='file']").nth(1).set_input_files(str(clip))
-    page.get_by_role("button", name="Detect in clip").click()
-    page.get_by_text("Counts over time").wait_for(timeout=180_000)
+    page.get_by_text("Video: track and count").click()
+    page.locator("input[type='file']").nth(1).set_input_files(str(tmp_path / "road.mp4"))
+    page.get_by_role("button", name="Track and count").click()
+    page.get_by_text("Unique objects").wait_for(timeout=300_000)
     page.locator("video").first.wait_for(state="attached", timeout=60_000)
-    assert page.locator("video").count() == 1
+    body = page.inner_text("body")
+    assert "bus" in body and "Counting line" in body and "Tracks (3)" in body
     no_exception(page)
     shot(page, "detection_clip")
+    # a long run, cancelled part-way: a message, nothing kept, the page still works
+    import numpy as np
+
+    from services.video import VideoWriter
+
+    longer = tmp_path / "long.mp4"
+    writer = VideoWriter(longer, 640, 360, 10)
+    for i in range(600):
+        writer.write(np.full((360, 640, 3), (i * 3) % 255, np.uint8), i / 10)
+    writer.close()
+    page.locator("input[type='file']").nth(1).set_input_files(str(longer))
+    page.get_by_role("button", name="Track and count").click()
+    page.get_by_text("Tracking:", exact=False).first.wait_for(timeout=120_000)
+    page.get_by_role("button", name="Cancel").click()
+    page.get_by_text("Stopped. Nothing of that run was kept.").wait_for(timeout=60_000)
+    no_exception(page)

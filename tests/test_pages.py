@@ -217,3 +217,31 @@ def test_detection_page_bad_image_gives_a_message_and_other_files_still_work(kin
     no_exceptions(at)
     assert at.error and "broken.jpg" in at.error[0].value
     assert any("- bus: **1**" in m.value for m in at.markdown)
+
+
+def test_detection_page_tracks_a_clip_recounts_on_a_new_threshold_and_redraws(tmp_path):
+    from .synthetic_video import grouped, make_clip
+
+    make_clip(tmp_path / "road.mp4")
+    at = page("app_pages/detection.py").run()
+    at.file_uploader(key="det_clip").set_value([("road.mp4", (tmp_path / "road.mp4").read_bytes(), "video/mp4")]).run()
+    at.button(key="det_clip_go").click().run(timeout=300)
+    no_exceptions(at)
+    shown = {m.label: int(m.value) for m in at.metric}
+    assert grouped(shown) == {"bus": 1, "vehicle": 2}, shown
+    assert len(at.get("video")) == 1
+    at.slider(key="det_threshold").set_value(0.95).run(timeout=120)
+    no_exceptions(at)
+    assert not at.metric and any("No object was tracked" in i.value for i in at.info)
+    assert any("still shows the old ones" in i.value for i in at.info)
+    at.button(key="det_redraw").click().run(timeout=300)
+    no_exceptions(at)
+    assert not any("still shows the old ones" in i.value for i in at.info)
+
+
+def test_detection_page_refuses_an_audio_file_as_a_clip():
+    at = page("app_pages/detection.py").run()
+    at.file_uploader(key="det_clip").set_value([("talk.mp4", (DATA / "jfk.mp3").read_bytes(), "video/mp4")]).run()
+    at.button(key="det_clip_go").click().run(timeout=120)
+    no_exceptions(at)
+    assert at.error and "no video track" in at.error[0].value

@@ -127,6 +127,6 @@ def limits_caption(*names: str) -> str:
         "audio": f"audio up to {LIMITS.max_audio_seconds / 60:.0f} minutes",
         "text": f"text up to {LIMITS.max_text_chars:,} characters",
         "tokens": f"up to {LIMITS.max_new_tokens} new tokens",
-        "frames": f"clips up to {LIMITS.max_video_frames} frames",
+        "video": f"clips up to {LIMITS.max_video_seconds / 60:.0f} minutes (larger than {LIMITS.max_video_side} px analysed scaled down)",
     }
     return "Limits: " + ", ".join(labels[n] for n in names) + "."

@@ -235,8 +235,10 @@ def test_detection_clip_is_tracked_counted_and_can_be_cancelled(page, server, tm
         writer.write(np.full((360, 640, 3), (i * 3) % 255, np.uint8), i / 10)
     writer.close()
     page.locator("input[type='file']").nth(1).set_input_files(str(longer))
+    page.get_by_text("long.mp4").first.wait_for(timeout=60_000)
+    page.get_by_text("Settings that change the detections").wait_for(timeout=60_000)  # the upload's rerun is done
     page.get_by_role("button", name="Track and count").click()
-    page.get_by_text("Tracking:", exact=False).first.wait_for(timeout=120_000)
+    page.get_by_text("of 60.0 s of video", exact=False).first.wait_for(timeout=180_000)
     page.get_by_role("button", name="Cancel").click()
     page.get_by_text("Stopped. Nothing of that run was kept.").wait_for(timeout=60_000)
     no_exception(page)

@@ -201,7 +201,7 @@ class TrackCounter:
         """Tracks seen long enough to count (``min_track_s``, or two analysed frames when
         frames are further apart than that), with their majority class."""
         out = []
-        shortest = min(self.min_track_s, self.frame_interval_s)
+        shortest = max(self.min_track_s, self.frame_interval_s)
         for tid in sorted(self._first):
             first, last = self._first[tid], self._last[tid]
             if last - first + 1e-6 >= shortest:

@@ -175,6 +175,16 @@ def test_each_object_is_counted_once_through_an_occlusion_and_again_when_it_retu
     assert (car_track.first_s, car_track.last_s) == (0.0, 5.9) and car_track.frames == 52
 
 
+def test_a_flicker_shorter_than_half_a_second_is_not_counted():
+    frames = [[_moving("car", 0, 10, 100)(i)] for i in range(30)]
+    for i in range(10, 13):  # 0.3 s of a false person
+        frames[i].append(Detection("person", 0.9, (400, 200, 420, 250)))
+    _, tracks = _count(frames)
+    assert [t.label for t in tracks] == ["car"]
+    _, sparse = _count([[Detection("person", 0.9, (400, 200, 420, 250))]] * 2, fps=1.0)  # every 10th of 10 fps
+    assert [t.label for t in sparse] == ["person"]  # two analysed frames a second apart are enough
+
+
 def test_duplicate_boxes_of_two_classes_are_one_object():
     frames = [[Detection("bus", 0.9, (10 + i, 10, 200 + i, 150)), Detection("truck", 0.7, (12 + i, 11, 199 + i, 151))]
               for i in range(20)]

@@ -178,10 +178,15 @@ class VideoWriter:
             self.container.close()
 
 
+def new_folder() -> Path:
+    """A private folder for an upload and its outputs (``remove_stale_folders`` finds it later)."""
+    return Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))
+
+
 @contextmanager
 def temporary_folder() -> Iterator[Path]:
-    """A private folder for an upload and its outputs, deleted afterwards whatever happens."""
-    folder = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))
+    """A ``new_folder``, deleted afterwards whatever happens."""
+    folder = new_folder()
     try:
         yield folder
     finally:

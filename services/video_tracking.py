@@ -18,6 +18,7 @@ from pathlib import Path
 from PIL import Image
 
 from . import video
+from .drawing import draw_tracks
 from .errors import Cancelled
 from .results import Detection, VideoTracks
 from .tracking import DEFAULT_TRACKER, CandidateStore, CountingLine, TrackCounter
@@ -99,11 +100,9 @@ def track_file(
                                        settings.classes, settings.line, settings.tracker)
                 if output is not None:
                     writer = video.VideoWriter(output, store.width, store.height, fps)
+                line_px = settings.line.pixels(store.width, store.height) if settings.line else None
             objects = counter.update(time_s, rows)
             if writer is not None:
-                from .drawing import draw_tracks
-
-                line_px = settings.line.pixels(store.width, store.height) if settings.line else None
                 writer.write(draw_tracks(rgb, objects, line_px, counter.line_totals()), time_s)
             frames_seen += 1
             if cancel is not None and cancel.is_set():

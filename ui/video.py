@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from services import api
-from services.video import TEMP_PREFIX, remove_stale_folders
+from services.video import new_folder, remove_stale_folders
 from services.video_tracking import Progress, TrackRun
 
 
@@ -62,7 +61,7 @@ def analyse(clip, key: tuple, model_id: str, every: int, tiling, drawn_with: tup
     """Detect, track and draw the whole clip; on Cancel (a rerun) or failure nothing is kept."""
     remove_stale_folders()
     forget()
-    folder = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))
+    folder = new_folder()
     done = False
     try:
         upload = folder / "upload"

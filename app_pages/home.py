@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui.common import availability, manager
+from ui.common import availability, tasks
 
 st.title("Local AI model dashboard")
 st.write(
@@ -24,11 +24,11 @@ PAGES = [
      "Boxes around cars, people, lights and signs in images and short clips, with counts."),
 ]
 
-mgr = manager()
-loaded = set(mgr.loaded_ids())
+backend = tasks()
+loaded = set(backend.summary().loaded)
 cols = st.columns(2)
 for i, (title, path, task, blurb) in enumerate(PAGES):
-    default = mgr.catalog.default_for(task)
+    default = backend.catalog.default_for(task)
     ok, reason = availability(default.id)
     with cols[i % 2].container(border=True):
         st.page_link(path, label=f"**{title}**")
@@ -36,12 +36,12 @@ for i, (title, path, task, blurb) in enumerate(PAGES):
         state = "loaded" if default.id in loaded else ("ready to load" if ok else f"unavailable: {reason}")
         st.caption(f"Default model: {default.name} ({state})")
         if task == "sentiment":
-            ner = mgr.catalog.default_for("ner")
+            ner = backend.catalog.default_for("ner")
             ok_ner, reason_ner = availability(ner.id)
             st.caption(f"Entities: {ner.name} ({'loaded' if ner.id in loaded else 'ready to load' if ok_ner else reason_ner})")
 
 st.subheader("Loaded models")
-rows = [s for s in mgr.status() if s.loaded]
+rows = [s for s in backend.status() if s.loaded]
 if rows:
     st.dataframe(
         [{"model": s.id, "task": s.task, "device": s.device, "MB": s.memory_mb, "calls": s.calls} for s in rows],

@@ -31,6 +31,7 @@ import numpy as np  # noqa: E402
 from services import api  # noqa: E402
 from services.devices import describe_device, pick_device  # noqa: E402
 from services.manager import ModelManager  # noqa: E402
+from services.local import LocalTasks
 
 DEVICE = pick_device()  # the service's device (MODEL_DEVICE); baselines run on the same one
 
@@ -188,7 +189,7 @@ def bench_image(requests):
     def service():
         mgr = fresh_manager()
         mgr.get("efficientnet-lite0")
-        return ServiceCall(mgr, "efficientnet-lite0", lambda i: api.classify([images[i % 4]], top_k=5, manager=mgr))
+        return ServiceCall(mgr, "efficientnet-lite0", lambda i: LocalTasks(mgr).classify([images[i % 4]], top_k=5))
 
     def baseline():
         import torch
@@ -222,7 +223,7 @@ def bench_sentiment(requests):
     def service():
         mgr = fresh_manager()
         mgr.get("minilm-sst2")
-        return ServiceCall(mgr, "minilm-sst2", lambda i: api.sentiment(REVIEWS[i % len(REVIEWS)], manager=mgr))
+        return ServiceCall(mgr, "minilm-sst2", lambda i: LocalTasks(mgr).sentiment(REVIEWS[i % len(REVIEWS)]))
 
     def baseline():
         import torch
@@ -252,7 +253,7 @@ def bench_ner(requests):
     def service():
         mgr = fresh_manager()
         mgr.get("spacy-conll")
-        return ServiceCall(mgr, "spacy-conll", lambda i: api.entities(NEWS, manager=mgr))
+        return ServiceCall(mgr, "spacy-conll", lambda i: LocalTasks(mgr).entities(NEWS))
 
     def baseline():
         import spacy
@@ -271,7 +272,7 @@ def bench_detection(requests):
     def service():
         mgr = fresh_manager()
         mgr.get("nanodet-g")
-        return ServiceCall(mgr, "nanodet-g", lambda i: api.detect([("street.jpg", street)], manager=mgr))
+        return ServiceCall(mgr, "nanodet-g", lambda i: LocalTasks(mgr).detect([("street.jpg", street)]))
 
     def baseline():
         from services.backends.detection import load_nanodet
@@ -385,8 +386,8 @@ def bench_chat(requests: int = 6) -> str:
         n_prompt = lm.count_tokens(chat.user_turn([], chat_prompt(0)))
 
         def service_run(i=None):
-            result = api.chat_reply(chat.user_turn([], chat_prompt(next(counter) if i is None else i)), settings,
-                                    model_id, manager=mgr)
+            result = LocalTasks(mgr).chat_reply(chat.user_turn([], chat_prompt(next(counter) if i is None else i)), settings,
+                                    model_id)
             return result.tokens, result.first_token_seconds, result.seconds
 
         def aggregate(call, clients: int) -> float:
@@ -587,9 +588,9 @@ def bench_speech() -> str:
         started = time.perf_counter()
         model = mgr.get(model_id)
         cold = time.perf_counter() - started
-        api.transcribe(DATA / "jfk.mp3", model=model_id, manager=mgr)
+        LocalTasks(mgr).transcribe(DATA / "jfk.mp3", model=model_id)
         service = statistics.median(
-            (lambda t: t.seconds / t.duration)(api.transcribe(DATA / "jfk.mp3", model=model_id, manager=mgr))
+            (lambda t: t.seconds / t.duration)(LocalTasks(mgr).transcribe(DATA / "jfk.mp3", model=model_id))
             for _ in range(3))
         base_times = []
         for _ in range(3):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ModelUnavailable
+from .errors import ModelUnavailable, UnknownModel
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CATALOG_PATH = Path(__file__).with_name("catalog.toml")
@@ -233,7 +233,7 @@ class Catalog:
         try:
             return self._specs[model_id]
         except KeyError:
-            raise ModelUnavailable(f"unknown model '{model_id}'") from None
+            raise UnknownModel(f"unknown model '{model_id}'") from None
 
     def for_task(self, task: str) -> list[ModelSpec]:
         return [s for s in self._specs.values() if s.task == task]
@@ -250,5 +250,5 @@ class Catalog:
             return self.default_for(task)
         spec = self.get(model_id)
         if spec.task != task:
-            raise ModelUnavailable(f"model '{model_id}' is a {spec.task} model, not {task}")
+            raise UnknownModel(f"model '{model_id}' is a {spec.task} model, not {task}")
         return spec

@@ -14,31 +14,44 @@ import sys
 from pathlib import Path
 
 from .errors import InputError, ModelUnavailable
+from .results import to_json
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILURE = 1
 
 
+def _common(default) -> argparse.ArgumentParser:
+    """``--json`` and ``-v``, accepted before or after the subcommand."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", default=default, help="print JSON")
+    common.add_argument("-v", "--verbose", action="store_true", default=default, help="log progress to stderr")
+    return common
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m services", description="Local AI model dashboard, from the CLI.")
-    parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    parser = argparse.ArgumentParser(prog="python -m services", description="Local AI model dashboard, from the CLI.",
+                                     parents=[_common(False)])
     sub = parser.add_subparsers(dest="command", required=True)
+    common = [_common(argparse.SUPPRESS)]  # after the subcommand; absent ones keep the value given before it
 
-    sub.add_parser("models", help="the catalog: availability and reasons")
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, parents=common)
 
-    p = sub.add_parser("classify", help="ImageNet classes of images")
+    command("models", "the catalog: availability and reasons")
+
+    p = command("classify", "ImageNet classes of images (any number: done in chunks)")
     p.add_argument("images", nargs="+")
     p.add_argument("--model")
     p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--output", help="write the results here (JSON; CSV when FILE ends in .csv)")
 
     for name, text in (("sentiment", "POSITIVE/NEGATIVE"), ("ner", "named entities")):
-        p = sub.add_parser(name, help=text)
+        p = command(name, text)
         p.add_argument("text", nargs="?")
         p.add_argument("--file", help="one text per line")
         p.add_argument("--model")
 
-    p = sub.add_parser("generate", help="answer a prompt (chat) or continue it (--plain)")
+    p = command("generate", "answer a prompt (chat) or continue it (--plain)")
     p.add_argument("prompt", nargs="?")
     p.add_argument("--file", help="one prompt per line, answered in one process; prints a list")
     p.add_argument("--system", help="system prompt (chat mode)")
@@ -50,21 +63,23 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int)
     p.add_argument("--plain", action="store_true", help="plain completion, no chat template")
 
-    p = sub.add_parser("transcribe", help="speech to text")
-    p.add_argument("audio")
+    p = command("transcribe", "speech to text (several files: one model load)")
+    p.add_argument("audio", nargs="+")
     p.add_argument("--model")
     p.add_argument("--language")
     p.add_argument("--words", action="store_true", help="word timestamps")
+    p.add_argument("--output", help="write the JSON here")
 
-    p = sub.add_parser("detect", help="objects in images")
+    p = command("detect", "objects in images (any number: done in chunks)")
     p.add_argument("images", nargs="+")
+    p.add_argument("--output", help="write the JSON here")
     p.add_argument("--model")
     p.add_argument("--threshold", type=float, default=0.35)
     p.add_argument("--all-classes", action="store_true", help="all 80 COCO classes, not only road users")
     p.add_argument("--tiles", action=argparse.BooleanOptionalAction, default=True,
                    help="sliced inference for small, far objects (default on; --no-tiles for the whole frame only)")
 
-    p = sub.add_parser("track", help="track and count unique objects in a video")
+    p = command("track", "track and count unique objects in a video")
     p.add_argument("video")
     p.add_argument("--every", type=int, default=1, help="analyse every N-th frame")
     p.add_argument("--line", type=float, metavar="Y", help="count crossings of a horizontal line at Y (0-1 of the height)")
@@ -98,39 +113,86 @@ def _texts(args) -> list[str]:
     return [args.text]
 
 
-def run(args) -> object:
+def _in_chunks(files: list[str], call, what: str, verbose: bool) -> tuple[list, int]:
+    """``call(chunk)`` over chunks of at most the per-request limit, so any number of files
+    is done in one process with bounded memory; a bad file is reported (stderr) and skipped."""
+    from .config import LIMITS
+
+    size = LIMITS.max_images_per_request
+    results, failed = [], 0
+    for start in range(0, len(files), size):
+        chunk = files[start:start + size]
+        try:
+            results.extend(call(chunk))
+        except InputError:  # find the bad file(s); the others still count
+            if len(files) == 1:
+                raise
+            for file in chunk:
+                try:
+                    results.extend(call([file]))
+                except InputError as exc:
+                    failed += 1
+                    print(f"error: {exc}", file=sys.stderr)
+        if verbose or len(files) > size:
+            print(f"{what} {min(start + size, len(files))} of {len(files)} files", file=sys.stderr, flush=True)
+    return results, failed
+
+
+def run(args) -> tuple[object, int]:
+    """The command's result, and how many of its input files failed (reported on stderr)."""
     from . import api
 
     if args.command == "models":
-        return _models()
+        return api.models(), 0
     if args.command == "classify":
-        return api.classify(args.images, args.model, args.top_k)
+        return _in_chunks(args.images, lambda chunk: api.classify(chunk, args.model, args.top_k), "classified",
+                          args.verbose)
     if args.command == "sentiment":
-        return api.sentiment(_texts(args), args.model)
+        return api.sentiment(_texts(args), args.model), 0
     if args.command == "ner":
-        return api.entities(_texts(args), args.model)
+        return api.entities(_texts(args), args.model), 0
     if args.command == "generate":
         settings = api.generation_settings(
             max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p,
             repetition_penalty=args.repetition_penalty, seed=args.seed, chat=not args.plain,
         )
         if args.file:
-            return [api.generate(prompt, settings, args.model, system=args.system) for prompt in _read_lines(args.file)]
+            return [api.generate(prompt, settings, args.model, system=args.system)
+                    for prompt in _read_lines(args.file)], 0
         if args.prompt is None:
             raise InputError("give a PROMPT or --file F")
-        return api.generate(args.prompt, settings, args.model, system=args.system)
+        return api.generate(args.prompt, settings, args.model, system=args.system), 0
     if args.command == "transcribe":
-        return api.transcribe(args.audio, args.model, args.language, args.words, name=Path(args.audio).name)
+        return _transcribe(args)
     if args.command == "detect":
         from .backends.detection import ROAD_CLASSES
-
         from .tiling import Tiling
 
         classes = None if args.all_classes else ROAD_CLASSES
-        return api.detect(args.images, args.model, args.threshold, classes, tiling=Tiling() if args.tiles else None)
+        tiling = Tiling() if args.tiles else None
+        return _in_chunks(args.images, lambda chunk: api.detect(chunk, args.model, args.threshold, classes,
+                                                                tiling=tiling), "detected", args.verbose)
     if args.command == "track":
-        return _track(args)
+        return _track(args), 0
     raise AssertionError(args.command)
+
+
+def _transcribe(args) -> tuple[object, int]:
+    """One file: its transcript; several: a list, the model loaded once."""
+    from . import api
+
+    results, failed = [], 0
+    for i, path in enumerate(args.audio, 1):
+        try:
+            results.append(api.transcribe(path, args.model, args.language, args.words, name=Path(path).name))
+        except InputError as exc:
+            if len(args.audio) == 1:
+                raise
+            failed += 1
+            print(f"error: {exc}", file=sys.stderr)
+        if len(args.audio) > 1:
+            print(f"transcribed {i} of {len(args.audio)} files", file=sys.stderr, flush=True)
+    return (results[0] if len(args.audio) == 1 else results), failed
 
 
 def _track(args):
@@ -158,28 +220,8 @@ def _track(args):
                            tiling=Tiling() if args.tiles else None, output=args.output, progress=progress).result
 
 
-def _models() -> list[dict]:
-    from .catalog import Catalog, check_availability
-
-    rows = []
-    for spec in Catalog.load():
-        availability = check_availability(spec)
-        rows.append({
-            "id": spec.id, "task": spec.task, "name": spec.name, "default": spec.default,
-            "source": spec.source, "licence": spec.licence, "size_mb": spec.size_mb,
-            "available": availability.available, "reason": availability.reason,
-        })
-    return rows
-
-
-def _to_json(result: object) -> object:
-    if isinstance(result, list):
-        return [_to_json(r) for r in result]
-    return result.to_dict() if hasattr(result, "to_dict") else result
-
-
 def _print_text(command: str, result: object) -> None:
-    data = _to_json(result)
+    data = to_json(result)
     if command == "models":
         for row in data:
             mark = "yes" if row["available"] else "no "
@@ -202,8 +244,11 @@ def _print_text(command: str, result: object) -> None:
             print(f"-- {item['tokens']} tokens in {item['seconds']:.2f} s, {item['tokens_per_second']:.1f} tokens/s",
                   file=sys.stderr)
     elif command == "transcribe":
-        for seg in data["segments"]:
-            print(f"[{seg['start']:7.2f} -> {seg['end']:7.2f}] {seg['text']}")
+        for item in data if isinstance(data, list) else [data]:
+            if isinstance(data, list):
+                print(f"== {item['file']}")
+            for seg in item["segments"]:
+                print(f"[{seg['start']:7.2f} -> {seg['end']:7.2f}] {seg['text']}")
     elif command == "detect":
         for item in data:
             counts: dict[str, int] = {}
@@ -218,13 +263,33 @@ def _print_text(command: str, result: object) -> None:
             print(f"  line, {label}: {c['in']} in, {c['out']} out")
 
 
+def _write(path: str, data) -> None:
+    """``--output``: JSON, or for classification a CSV table (file, rank, label, score)."""
+    out = Path(path)
+    if out.suffix.lower() == ".csv" and isinstance(data, list) and data and "predictions" in data[0]:
+        import csv
+
+        with out.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["file", "rank", "label", "score"])
+            for item in data:
+                for rank, p in enumerate(item["predictions"], 1):
+                    writer.writerow([item["file"], rank, p["label"], p["score"]])
+    else:
+        out.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
-        result = run(args)
+        result, failed = run(args)
+        output = getattr(args, "output", None) if args.command != "track" else None
+        if output:
+            _write(output, to_json(result))
+            print(f"wrote {len(result) if isinstance(result, list) else 1} results to {output}", file=sys.stderr)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -233,13 +298,19 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return 130
+    except OSError as exc:  # e.g. --output in a folder that does not exist
+        print(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        return EXIT_FAILURE
     except Exception as exc:  # last resort: one line, no traceback (use -v for the log)
         logging.getLogger(__name__).debug("unexpected failure", exc_info=True)
         print(f"error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", file=sys.stderr)
         return EXIT_FAILURE
-    if args.json:
-        json.dump(_to_json(result), sys.stdout, ensure_ascii=False, indent=2)
+    if args.json and not output:
+        json.dump(to_json(result), sys.stdout, ensure_ascii=False, indent=2)
         print()
-    else:
+    elif not output:
         _print_text(args.command, result)
+    if failed:
+        print(f"error: {failed} file(s) could not be used (see above)", file=sys.stderr)
+        return EXIT_BAD_INPUT
     return 0

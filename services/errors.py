@@ -15,3 +15,7 @@ class ModelUnavailable(RuntimeError):
 
 class Cancelled(Exception):
     """The user stopped a long job (a video, say) part-way; nothing of it is kept."""
+
+
+class UnknownModel(ModelUnavailable):
+    """The model id is not in the catalog (or is for another task): the caller's mistake."""

@@ -1,7 +1,8 @@
 """Scale out on Ray Serve: the same task API, served by one deployment per task.
 
-``SERVICES_BACKEND=ray`` makes ``services.api`` (so the pages and the CLI) call
-these deployments instead of loading models in-process. Each replica holds its
+``SERVICES_BACKEND=ray`` makes ``services.api`` choose ``RayTasks`` (so the pages,
+the CLI and the HTTP API call these deployments instead of loading models
+in-process). Each replica holds its
 own ``ModelManager``; catalog models are multiplexed (requests for a model go
 to replicas that already hold it), replicas autoscale on ongoing requests, and
 take a GPU fraction when the cluster has GPUs.
@@ -17,6 +18,8 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from services.tasks import BackendSummary, Tasks, as_messages, generation_settings, named_images
+
 APP_NAME = "ai-dashboard"
 TASK_DEPLOYMENTS = {
     "image-classification": "ImageClassification",
@@ -28,35 +31,25 @@ TASK_DEPLOYMENTS = {
 }
 
 
-def enabled() -> bool:
-    return os.environ.get("SERVICES_BACKEND", "local").strip().lower() == "ray"
-
-
 # ---------------------------------------------------------------- server side
 class TaskServer:
-    """One task's replica: a process-local manager and the task functions of ``services.api``."""
+    """One task's replica: a process-local manager behind ``LocalTasks``."""
 
     def __init__(self, task: str) -> None:
-        os.environ["SERVICES_BACKEND"] = "local"  # inside a replica, run models here
-        from services.manager import default_manager
+        from services.local import LocalTasks
 
         self.task = task
-        self.manager = default_manager()
-
-    def _model_id(self, model: str | None) -> str:
-        return self.manager.catalog.resolve(self.task, model).id
+        self.tasks = LocalTasks()
+        self.manager = self.tasks.manager
 
     def call(self, function: str, kwargs: dict) -> Any:
-        from services import api
-
-        return getattr(api, function)(**kwargs, manager=self.manager)
+        return getattr(self.tasks, function)(**kwargs)
 
     def stream(self, function: str, kwargs: dict) -> Iterator[Any]:
         """Generation pieces (then the final result), or transcription progress (then the transcript)."""
-        from services import api
-
-        if function in ("generate_stream", "chat_stream"):
-            stream = getattr(api, function)(**kwargs, manager=self.manager)
+        if function in ("complete_stream", "chat_stream"):
+            stream = getattr(self.tasks, function)(**kwargs)
+            yield stream.dropped
             yield from stream
             yield stream.result
         elif function == "transcribe":
@@ -68,8 +61,8 @@ class TaskServer:
 
             def work():
                 try:
-                    box["result"] = api.transcribe(
-                        **kwargs, progress=lambda d, t, s: updates.put(("progress", d, t, s)), manager=self.manager)
+                    box["result"] = self.tasks.transcribe(
+                        **kwargs, progress=lambda d, t, s: updates.put(("progress", d, t, s)))
                 except BaseException as exc:  # re-raised on the caller's side below
                     box["error"] = exc
                 updates.put(done)
@@ -84,12 +77,18 @@ class TaskServer:
             raise ValueError(f"no streaming for {function}")
 
     def status(self) -> list:
-        return self.manager.status()
+        return self.tasks.status()
 
     def load(self, model: str | None = None) -> str:
-        model_id = self._model_id(model)
-        self.manager.get(model_id)
-        return model_id
+        return self.tasks.load(self.task, model)
+
+    def unload(self, model_id: str) -> bool:
+        return self.tasks.unload(model_id)
+
+    def warm_up(self) -> list:
+        from services.warmup import warm_up
+
+        return warm_up(self.manager, tasks=(self.task,))
 
 
 def app_name(task: str) -> str:
@@ -163,25 +162,136 @@ class _unwrap_errors:
         return False
 
 
-def call(task: str, function: str, kwargs: dict) -> Any:
-    """Run ``services.api.<function>(**kwargs)`` in the task's deployment and return its result."""
+def _call(task: str, function: str, kwargs: dict) -> Any:
+    """Run ``LocalTasks.<function>(**kwargs)`` in the task's deployment and return its result."""
     with _unwrap_errors():
         return _task_handle(task, kwargs.get("model")).remote(function, kwargs).result()
 
 
-def stream(task: str, function: str, kwargs: dict) -> Iterator[Any]:
+def _stream(task: str, function: str, kwargs: dict) -> Iterator[Any]:
     handle = _task_handle(task, kwargs.get("model")).options(stream=True, method_name="streaming")
     with _unwrap_errors():
         yield from handle.remote(function, kwargs)
 
 
-def load(task: str, model: str | None) -> str:
+def _method(task: str, method: str, *args) -> Any:
     with _unwrap_errors():
-        return _task_handle(task, model).options(method_name="load").remote(model).result()
+        return _task_handle(task, None).options(method_name=method).remote(*args).result()
 
 
-def status(task: str) -> list:
-    return _task_handle(task, None).options(method_name="status").remote().result()
+def _as_bytes(named: list) -> list:
+    """Paths become bytes before they travel to a remote replica."""
+    from services.inputs.files import read_bytes
+
+    return [(name, data if isinstance(data, (bytes, bytearray)) else read_bytes(data, name)) for name, data in named]
+
+
+class RayTasks(Tasks):
+    """``SERVICES_BACKEND=ray``: every task answered by its Ray Serve deployment.
+
+    Inputs travel as bytes (never paths: the replica may be on another machine);
+    video decoding and tracking run here, the frames' detection there."""
+
+    def __init__(self) -> None:
+        from services.catalog import Catalog
+
+        self.catalog = Catalog.load()
+
+    def classify(self, images, model=None, top_k=5):
+        return _call("image-classification", "classify",
+                     {"images": _as_bytes(named_images(images)), "model": model, "top_k": top_k})
+
+    def sentiment(self, texts, model=None):
+        return _call("sentiment", "sentiment", {"texts": texts, "model": model})
+
+    def entities(self, texts, model=None):
+        return _call("ner", "entities", {"texts": texts, "model": model})
+
+    def complete_stream(self, prompt, settings, model=None, stop=None):
+        return _remote_text_stream("complete_stream", {"prompt": prompt, "settings": settings, "model": model}, stop)
+
+    def chat_stream(self, messages, settings=None, model=None, stop=None):
+        kwargs = {"messages": as_messages(messages), "settings": settings or generation_settings(), "model": model}
+        return _remote_text_stream("chat_stream", kwargs, stop)
+
+    def transcribe(self, audio, model=None, language=None, word_timestamps=False, progress=None, name="audio"):
+        from services.inputs.files import read_bytes
+
+        data = audio if isinstance(audio, (bytes, bytearray)) else read_bytes(audio, name)
+        kwargs = {"audio": data, "model": model, "language": language, "word_timestamps": word_timestamps, "name": name}
+        result = None
+        for item in _stream("speech", "transcribe", kwargs):
+            if isinstance(item, tuple) and item and item[0] == "progress":
+                if progress:
+                    progress(*item[1:])
+            else:
+                result = item
+        return result
+
+    def detect(self, images, model=None, threshold=0.35, classes=None, tiling=None):
+        return _call("detection", "detect", {"images": _as_bytes(named_images(images)), "model": model,
+                                             "threshold": threshold, "classes": classes, "tiling": tiling})
+
+    def detect_images(self, decoded, model=None, threshold=0.35, classes=None, tiling=None):
+        return _call("detection", "detect_images", {"decoded": list(decoded), "model": model,
+                                                    "threshold": threshold, "classes": classes, "tiling": tiling})
+
+    def load(self, task, model=None) -> str:
+        with _unwrap_errors():
+            return _task_handle(task, model).options(method_name="load").remote(model).result()
+
+    def unload(self, model_id: str) -> bool:
+        return _method(self.catalog.get(model_id).task, "unload", model_id)
+
+    def status(self) -> list:
+        """What each task's replica reports about that task's models."""
+        rows = []
+        for task in TASK_DEPLOYMENTS:
+            rows.extend(s for s in _method(task, "status") if s.task == task)
+        return rows
+
+    def warm_up(self, progress=None) -> list:
+        results = []
+        for i, task in enumerate(TASK_DEPLOYMENTS):
+            if progress:
+                progress(i, len(TASK_DEPLOYMENTS), task)
+            results.extend(_method(task, "warm_up"))
+        if progress:
+            progress(len(TASK_DEPLOYMENTS), len(TASK_DEPLOYMENTS), "done")
+        return results
+
+    def summary(self) -> BackendSummary:
+        loaded = [s for s in self.status() if s.loaded]
+        devices = sorted({s.device for s in loaded}) or ["(none loaded)"]
+        return BackendSummary(backend="Ray Serve", device=", ".join(devices), loaded=[s.id for s in loaded],
+                              memory_mb=round(sum(s.memory_mb for s in loaded), 1), budget_mb=None)
+
+
+def _remote_text_stream(function: str, kwargs: dict, stop: threading.Event | None):
+    """A ``TextStream`` over the replica's pieces; the first item is the dropped-message count.
+
+    ``stop`` cannot cross processes; setting it ends the stream here (closing the
+    generator cancels the streaming call, which stops the replica's decode)."""
+    from services.backends.generation import TextStream
+    from services.results import Generation
+
+    items = _stream("text-generation", function, kwargs)
+    dropped = next(items)
+
+    def pieces():
+        try:
+            for item in items:
+                if isinstance(item, Generation):
+                    outer.result = item
+                elif stop is not None and stop.is_set():
+                    return
+                else:
+                    yield item
+        finally:
+            items.close()
+
+    outer = TextStream(pieces(), dropped=dropped)
+    return outer
 
 
 def main() -> None:

@@ -1,11 +1,16 @@
 """Typed results per task, shared by pages, CLI and tests.
 
-``to_dict`` gives exactly the JSON shape the CLI prints (see README).
+``to_dict`` gives exactly the JSON shape the CLI prints and the HTTP API returns
+(see README); the dataclasses are the API's response schemas, so ``to_dict``
+carries every field (plus derived ones such as ``tokens_per_second``).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Annotated
+
+from pydantic import Field  # only declares JSON names for the API schema; the classes stay plain dataclasses
 
 
 class _JsonMixin:
@@ -27,7 +32,7 @@ class Classification(_JsonMixin):
     seconds: float = 0.0
 
     def to_dict(self) -> dict:
-        return {"file": self.file, "predictions": [p.to_dict() for p in self.predictions]}
+        return {"file": self.file, "predictions": [p.to_dict() for p in self.predictions], "seconds": self.seconds}
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,7 @@ class Generation(_JsonMixin):
         return {"prompt": self.prompt, "text": self.text, "tokens": self.tokens, "seconds": self.seconds,
                 "first_token_seconds": self.first_token_seconds,
                 "tokens_per_second": round(self.tokens_per_second, 2), "prompt_tokens": self.prompt_tokens,
-                "finish_reason": self.finish_reason, "dropped_messages": self.dropped_messages, "model": self.model}
+                "cached_tokens": self.cached_tokens, "finish_reason": self.finish_reason, "dropped_messages": self.dropped_messages, "model": self.model}
 
     @property
     def tokens_per_second(self) -> float:
@@ -97,10 +102,7 @@ class Segment(_JsonMixin):
     words: list[Word] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        out = {"start": self.start, "end": self.end, "text": self.text}
-        if self.words:
-            out["words"] = [w.to_dict() for w in self.words]
-        return out
+        return {"start": self.start, "end": self.end, "text": self.text, "words": [w.to_dict() for w in self.words]}
 
 
 @dataclass(frozen=True)
@@ -109,13 +111,23 @@ class Transcript(_JsonMixin):
     language: str
     segments: list[Segment]
     duration: float = 0.0
-    seconds: float = 0.0
+    seconds: float = 0.0  # processing time
+    file: str = ""
+
+    @property
+    def real_time_factor(self) -> float:
+        """Processing time over audio length: below 1 is faster than real time."""
+        return round(self.seconds / self.duration, 4) if self.duration > 0 else 0.0
 
     def to_dict(self) -> dict:
         return {
+            "file": self.file,
             "text": self.text,
             "language": self.language,
             "segments": [s.to_dict() for s in self.segments],
+            "duration": self.duration,
+            "seconds": self.seconds,
+            "real_time_factor": self.real_time_factor,
         }
 
 
@@ -143,6 +155,7 @@ class DetectionResult(_JsonMixin):
             "width": self.width,
             "height": self.height,
             "detections": [d.to_dict() for d in self.detections],
+            "seconds": self.seconds,
         }
 
 
@@ -175,8 +188,8 @@ class Track(_JsonMixin):
 class LineCount(_JsonMixin):
     """Crossings of the counting line: "in" downwards (or rightwards), "out" the other way."""
 
-    inward: int = 0
-    outward: int = 0
+    inward: Annotated[int, Field(serialization_alias="in")] = 0
+    outward: Annotated[int, Field(serialization_alias="out")] = 0
 
     def to_dict(self) -> dict:
         return {"in": self.inward, "out": self.outward}
@@ -208,5 +221,14 @@ class VideoTracks:
             "counts": self.counts,
             "line": None if self.line is None else {k: v.to_dict() for k, v in self.line.items()},
             "tracks": [t.to_dict() for t in self.tracks],
+            "width": self.width, "height": self.height, "every": self.every,
             "processing_seconds": self.processing_seconds,
+            "timeline": self.timeline, "notes": self.notes,
         }
+
+
+def to_json(result: object) -> object:
+    """Results (or lists of them) as plain JSON data."""
+    if isinstance(result, list):
+        return [to_json(r) for r in result]
+    return result.to_dict() if hasattr(result, "to_dict") else result

@@ -10,6 +10,7 @@ from services import chat
 from services.catalog import Availability, ModelSpec
 from services.chat import Message
 from services.errors import InputError, ModelUnavailable
+from services.local import LocalTasks
 
 
 def by_chars(messages):  # a stand-in tokenizer: one token per character, plus 4 per message
@@ -219,12 +220,12 @@ def chat_catalog():
 def test_a_stream_holds_the_model_until_it_ends_or_is_closed(echo_manager):
     from services import api
 
-    stream = api.chat_stream([Message("user", "one two three")], None, "echo", manager=echo_manager)
+    stream = LocalTasks(echo_manager).chat_stream([Message("user", "one two three")], None, "echo")
     with pytest.raises(TimeoutError):
         echo_manager.unload("echo", wait=0.1)  # busy: a stream is open
     stream.close()  # closed before it was ever read
     assert echo_manager.unload("echo", wait=0.1)
-    stream = api.chat_stream([Message("user", "one two three")], None, "echo", manager=echo_manager)
+    stream = LocalTasks(echo_manager).chat_stream([Message("user", "one two three")], None, "echo")
     assert "".join(stream).split() == ["one", "two", "three"] and stream.result.model == "echo"
     assert echo_manager.unload("echo", wait=0.1)
 
@@ -233,5 +234,5 @@ def test_a_refused_request_leaves_the_model_free(echo_manager):
     from services import api
 
     with pytest.raises(InputError, match="too long"):
-        api.chat_stream([Message("user", "x" * 5000)], None, "echo", manager=echo_manager)
+        LocalTasks(echo_manager).chat_stream([Message("user", "x" * 5000)], None, "echo")
     assert echo_manager.unload("echo", wait=0.1)

@@ -11,6 +11,7 @@ from services.errors import ModelUnavailable
 from services.manager import ModelManager
 
 from .conftest import SAMPLES
+from services.local import LocalTasks
 
 
 def test_corrupt_weights_fail_alone_and_the_reason_is_recorded(tmp_path):
@@ -28,7 +29,7 @@ def test_corrupt_weights_fail_alone_and_the_reason_is_recorded(tmp_path):
     assert status["broken-lite0"].last_error and not status["broken-lite0"].loaded
     from services import api
 
-    result = api.classify([SAMPLES / "cat.jpg"], manager=manager)[0]  # the default still works
+    result = LocalTasks(manager).classify([SAMPLES / "cat.jpg"])[0]  # the default still works
     assert "cat" in result.predictions[0].label
 
 

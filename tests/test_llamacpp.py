@@ -17,6 +17,7 @@ from services.catalog import Catalog, check_availability
 from services.chat import Message
 from services.errors import InputError, ModelUnavailable
 from services.manager import ModelManager
+from services.local import LocalTasks
 
 pytestmark = pytest.mark.slow
 SMALL = "qwen2.5-coder-0.5b-instruct"
@@ -24,7 +25,7 @@ GREEDY = GenerationSettings(max_new_tokens=24, temperature=0)
 
 
 def ask(question: str, model: str, manager, settings=GREEDY) -> str:
-    return api.generate(question, settings, model, manager=manager, system=chat.DEFAULT_SYSTEM_PROMPT).text
+    return LocalTasks(manager).generate(question, settings, model, system=chat.DEFAULT_SYSTEM_PROMPT).text
 
 
 def test_every_bundled_gguf_model_is_available_and_pinned():
@@ -46,9 +47,9 @@ def test_the_default_model_answers_facts_and_arithmetic(manager):
 def test_multi_turn_conversation_remembers_and_reuses_the_cache(manager):
     settings = GenerationSettings(max_new_tokens=16, temperature=0)
     first = chat.user_turn([], "My name is Ada. Just say hello.", chat.DEFAULT_SYSTEM_PROMPT)
-    reply = api.chat_reply(first, settings, SMALL, manager=manager)
+    reply = LocalTasks(manager).chat_reply(first, settings, SMALL)
     follow = chat.user_turn(first + [Message("assistant", reply.text)], "What is my name?", chat.DEFAULT_SYSTEM_PROMPT)
-    again = api.chat_reply(follow, settings, SMALL, manager=manager)
+    again = LocalTasks(manager).chat_reply(follow, settings, SMALL)
     assert "ada" in again.text.lower()
     assert again.cached_tokens >= reply.prompt_tokens - 2  # only the new turn was pre-filled
 
@@ -66,13 +67,13 @@ def test_same_seed_same_answer_other_seed_other_answer(manager):
 def test_two_sessions_stream_at_once_and_never_mix(manager):
     questions = {"fr": "What is the capital of France? One word.", "jp": "What is the capital of Japan? One word."}
     answers, first_piece, finished = {}, {}, {}
-    api.load("text-generation", SMALL, manager=manager)
+    LocalTasks(manager).load("text-generation", SMALL)
     started = time.perf_counter()
 
     def session(key):
         settings = GenerationSettings(max_new_tokens=48, temperature=0)
-        stream = api.chat_stream(chat.user_turn([], questions[key] + " Then explain in two sentences."), settings,
-                                 SMALL, manager=manager)
+        stream = LocalTasks(manager).chat_stream(chat.user_turn([], questions[key] + " Then explain in two sentences."), settings,
+                                 SMALL)
         text = ""
         for piece in stream:
             if piece and key not in first_piece:
@@ -98,8 +99,8 @@ def test_four_chats_share_one_copy_of_the_weights(manager):
     results = []
 
     def session(i):
-        results.append(api.chat_reply(chat.user_turn([], f"Count from {i} to {i + 20}."),
-                                      GenerationSettings(max_new_tokens=40, temperature=0), SMALL, manager=manager))
+        results.append(LocalTasks(manager).chat_reply(chat.user_turn([], f"Count from {i} to {i + 20}."),
+                                      GenerationSettings(max_new_tokens=40, temperature=0), SMALL))
 
     threads = [threading.Thread(target=session, args=(i,)) for i in range(4)]
     for t in threads:
@@ -132,7 +133,7 @@ def test_an_overflowing_conversation_drops_the_oldest_turns(tiny_context):
         history += [Message("user", f"Tell me fact number {i} about rivers. " * 4),
                     Message("assistant", f"Fact {i}: rivers flow downhill towards the sea. " * 4)]
     history.append(Message("user", "Thanks! Now say goodbye."))
-    stream = api.chat_stream(history, GenerationSettings(max_new_tokens=32, temperature=0), model, manager=manager)
+    stream = LocalTasks(manager).chat_stream(history, GenerationSettings(max_new_tokens=32, temperature=0), model)
     assert stream.dropped > 0 and stream.dropped % 2 == 0
     text = "".join(stream)
     assert text.strip() and stream.result.dropped_messages == stream.dropped
@@ -143,16 +144,15 @@ def test_an_overflowing_conversation_drops_the_oldest_turns(tiny_context):
 def test_an_empty_or_huge_message_gets_a_clear_message(tiny_context, text, message):
     manager, model = tiny_context
     with pytest.raises(InputError, match=message):
-        api.chat_stream([Message("user", text)] if text.strip() else chat.user_turn([], text), GREEDY, model,
-                        manager=manager)
-    assert api.generate("Say hi.", GREEDY, model, manager=manager).text  # the model still answers
+        LocalTasks(manager).chat_stream([Message("user", text)] if text.strip() else chat.user_turn([], text), GREEDY, model)
+    assert LocalTasks(manager).generate("Say hi.", GREEDY, model).text  # the model still answers
 
 
 def test_stop_during_a_long_prefill_ends_at_once(manager):
-    api.load("text-generation", SMALL, manager=manager)
+    LocalTasks(manager).load("text-generation", SMALL)
     stop = threading.Event()
     long = "Here is a long document about many different subjects. " * 300  # ~3,000 tokens: many seconds of pre-fill
-    stream = api.chat_stream(chat.user_turn([], long + "\nSummarise it."), GREEDY, SMALL, stop=stop, manager=manager)
+    stream = LocalTasks(manager).chat_stream(chat.user_turn([], long + "\nSummarise it."), GREEDY, SMALL, stop=stop)
     threading.Timer(1.0, stop.set).start()
     started = time.perf_counter()
     pieces = [p for p in stream if p]

@@ -13,12 +13,13 @@ from services import api
 from services.backends.generation import GenerationSettings
 
 from .conftest import DATA, SAMPLES
+from services.local import LocalTasks
 
 pytestmark = pytest.mark.slow
 
 
 def test_a_cat_photo_is_a_cat(manager):
-    result = api.classify([SAMPLES / "cat.jpg"], top_k=5, manager=manager)[0]
+    result = LocalTasks(manager).classify([SAMPLES / "cat.jpg"], top_k=5)[0]
     assert result.predictions[0].label in {"tabby", "tiger cat", "Egyptian cat"}
     assert sum(p.score for p in result.predictions[:3]) > 0.8
 
@@ -28,14 +29,14 @@ def test_a_cat_photo_is_a_cat(manager):
     ("rocket.jpg", {"missile", "projectile", "space shuttle"}),
 ])
 def test_more_real_photos(manager, name, accepted):
-    top = api.classify([SAMPLES / name], top_k=5, manager=manager)[0].predictions
+    top = LocalTasks(manager).classify([SAMPLES / name], top_k=5)[0].predictions
     assert top[0].label in accepted
 
 
 def test_classification_of_a_batch_matches_one_by_one(manager):
     files = [SAMPLES / n for n in ("cat.jpg", "coffee.jpg", "rocket.jpg")]
-    batch = api.classify(files, manager=manager)
-    single = [api.classify([f], manager=manager)[0] for f in files]
+    batch = LocalTasks(manager).classify(files)
+    single = [LocalTasks(manager).classify([f])[0] for f in files]
     for b, s in zip(batch, single):
         assert b.predictions[0].label == s.predictions[0].label
         assert abs(b.predictions[0].score - s.predictions[0].score) < 1e-3
@@ -44,7 +45,7 @@ def test_classification_of_a_batch_matches_one_by_one(manager):
 def test_sentiment_on_review_sentences_meets_the_bar(manager):
     with open(DATA / "reviews.tsv", encoding="utf-8") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
-    results = api.sentiment([r["text"] for r in rows], manager=manager)
+    results = LocalTasks(manager).sentiment([r["text"] for r in rows])
     by_domain = {}
     for row, result in zip(rows, results):
         correct = (result.label == "POSITIVE") == (row["label"] == "1")
@@ -54,14 +55,14 @@ def test_sentiment_on_review_sentences_meets_the_bar(manager):
 
 
 def test_sentiment_scores_are_probabilities(manager):
-    strong, weak = api.sentiment(["An absolutely wonderful, joyful film.", "It was a film."], manager=manager)
+    strong, weak = LocalTasks(manager).sentiment(["An absolutely wonderful, joyful film.", "It was a film."])
     assert strong.label == "POSITIVE" and strong.score > 0.9
     assert 0.5 <= weak.score < strong.score
 
 
 def test_entities_have_offsets_into_the_text(manager):
     text = "Angela Merkel met Emmanuel Macron in Paris on Tuesday, said a spokesman for the European Union."
-    result = api.entities(text, manager=manager)[0]
+    result = LocalTasks(manager).entities(text)[0]
     found = {(e.text, e.label) for e in result.entities}
     assert ("Angela Merkel", "PER") in found and ("Emmanuel Macron", "PER") in found
     assert ("Paris", "LOC") in found and ("European Union", "ORG") in found
@@ -71,7 +72,7 @@ def test_entities_have_offsets_into_the_text(manager):
 
 def test_long_text_entities_are_found_past_the_first_chunk(manager):
     text = "Nothing to see here. " * 400 + "Barack Obama flew to Berlin."
-    result = api.entities(text, manager=manager)[0]
+    result = LocalTasks(manager).entities(text)[0]
     assert any(e.text == "Berlin" and text[e.start : e.end] == "Berlin" for e in result.entities)
 
 
@@ -79,26 +80,25 @@ TRANSFORMERS_LM = "smollm2-135m-instruct-transformers"  # the GPU path, tested h
 
 
 def test_generation_answers_and_same_seed_same_text(manager):
-    greedy = api.generate("What is the capital of France?", GenerationSettings(max_new_tokens=16, temperature=0),
-                          TRANSFORMERS_LM, manager=manager)
+    greedy = LocalTasks(manager).generate("What is the capital of France?", GenerationSettings(max_new_tokens=16, temperature=0),
+                          TRANSFORMERS_LM)
     assert "Paris" in greedy.text
     sampled = GenerationSettings(max_new_tokens=24, temperature=0.8, seed=3)
-    first = api.generate("Name a colour.", sampled, TRANSFORMERS_LM, manager=manager)
-    second = api.generate("Name a colour.", sampled, TRANSFORMERS_LM, manager=manager)
+    first = LocalTasks(manager).generate("Name a colour.", sampled, TRANSFORMERS_LM)
+    second = LocalTasks(manager).generate("Name a colour.", sampled, TRANSFORMERS_LM)
     assert first.text == second.text and first.tokens > 0
 
 
 def test_two_sessions_generate_at_once_without_mixing(manager):
     prompts = {"a": "What is the capital of France?", "b": "What is the capital of Germany?"}
-    expected = {k: api.generate(p, GenerationSettings(max_new_tokens=12, temperature=0), TRANSFORMERS_LM,
-                                manager=manager).text
+    expected = {k: LocalTasks(manager).generate(p, GenerationSettings(max_new_tokens=12, temperature=0), TRANSFORMERS_LM).text
                 for k, p in prompts.items()}
     progress = {"a": [], "b": []}
     results = {}
 
     def session(key):
-        stream = api.generate_stream(prompts[key], GenerationSettings(max_new_tokens=12, temperature=0),
-                                     TRANSFORMERS_LM, manager=manager)
+        stream = LocalTasks(manager).generate_stream(prompts[key], GenerationSettings(max_new_tokens=12, temperature=0),
+                                     TRANSFORMERS_LM)
         for piece in stream:
             progress[key].append(piece)
         results[key] = stream.result.text
@@ -126,7 +126,7 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
 
 def test_transcription_of_real_speech(manager, real_speech):
     audio, reference = real_speech
-    transcript = api.transcribe(audio, manager=manager, word_timestamps=True)
+    transcript = LocalTasks(manager).transcribe(audio, word_timestamps=True)
     assert transcript.language == "en"
     assert word_error_rate(reference, transcript.text) <= 0.10, transcript.text
     words = [w for s in transcript.segments for w in s.words]
@@ -136,14 +136,14 @@ def test_transcription_of_real_speech(manager, real_speech):
 
 def test_multilingual_base_detects_english_in_synthetic_speech(manager, synthetic_speech):
     audio, reference = synthetic_speech
-    transcript = api.transcribe(audio, model="whisper-base", manager=manager)
+    transcript = LocalTasks(manager).transcribe(audio, model="whisper-base")
     assert transcript.language == "en"
     assert word_error_rate(reference, transcript.text) <= 0.15, transcript.text
 
 
 def test_transcription_reports_progress(manager, real_speech):
     seen = []
-    api.transcribe(real_speech[0], manager=manager, progress=lambda done, total, segs: seen.append((done, total, len(segs))))
+    LocalTasks(manager).transcribe(real_speech[0], progress=lambda done, total, segs: seen.append((done, total, len(segs))))
     assert seen and seen[-1][0] == pytest.approx(seen[-1][1], abs=0.5) and seen[-1][2] >= 1
 
 
@@ -154,12 +154,12 @@ def test_silence_transcribes_to_little_or_nothing(manager):
     with wave.open(buf, "wb") as w:
         w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000)
         w.writeframes(np.zeros(16000 * 3, "<i2").tobytes())
-    transcript = api.transcribe(buf.getvalue(), manager=manager)
+    transcript = LocalTasks(manager).transcribe(buf.getvalue())
     assert len(transcript.text.split()) <= 3
 
 
 def test_detection_finds_the_bus_and_cars(manager):
-    result = api.detect([SAMPLES / "street.jpg"], threshold=0.4, manager=manager)[0]
+    result = LocalTasks(manager).detect([SAMPLES / "street.jpg"], threshold=0.4)[0]
     labels = [d.label for d in result.detections]
     assert "bus" in labels and "car" in labels
     bus = next(d for d in result.detections if d.label == "bus")
@@ -171,8 +171,8 @@ def test_detection_boxes_are_in_original_pixels(manager):
     big = Image.open(SAMPLES / "street.jpg").resize((1092, 826))
     buf = io.BytesIO()
     big.save(buf, "JPEG")
-    small = api.detect([SAMPLES / "street.jpg"], threshold=0.5, manager=manager)[0]
-    large = api.detect([("big.jpg", buf.getvalue())], threshold=0.5, manager=manager)[0]
+    small = LocalTasks(manager).detect([SAMPLES / "street.jpg"], threshold=0.5)[0]
+    large = LocalTasks(manager).detect([("big.jpg", buf.getvalue())], threshold=0.5)[0]
     bus_small = next(d for d in small.detections if d.label == "bus").box
     bus_large = next(d for d in large.detections if d.label == "bus").box
     assert all(abs(b - 2 * a) < 20 for a, b in zip(bus_small, bus_large))
@@ -210,18 +210,17 @@ def test_every_task_answers_within_a_memory_budget_below_the_defaults(real_speec
     peak = 0.0
     audio, _ = real_speech
     for _ in range(2):
-        assert api.classify([SAMPLES / "cat.jpg"], manager=mgr)[0].predictions[0].label in {"tabby", "tiger cat", "Egyptian cat"}
+        assert LocalTasks(mgr).classify([SAMPLES / "cat.jpg"])[0].predictions[0].label in {"tabby", "tiger cat", "Egyptian cat"}
         peak = max(peak, mgr.used_mb())
-        assert api.sentiment("A wonderful, moving film.", manager=mgr)[0].label == "POSITIVE"
+        assert LocalTasks(mgr).sentiment("A wonderful, moving film.")[0].label == "POSITIVE"
         peak = max(peak, mgr.used_mb())
-        assert any(e.label == "PER" for e in api.entities("Angela Merkel visited Paris.", manager=mgr)[0].entities)
+        assert any(e.label == "PER" for e in LocalTasks(mgr).entities("Angela Merkel visited Paris.")[0].entities)
         peak = max(peak, mgr.used_mb())
-        assert api.generate("Say hello.", GenerationSettings(max_new_tokens=4, temperature=0), TRANSFORMERS_LM,
-                            manager=mgr).tokens > 0
+        assert LocalTasks(mgr).generate("Say hello.", GenerationSettings(max_new_tokens=4, temperature=0), TRANSFORMERS_LM).tokens > 0
         peak = max(peak, mgr.used_mb())
-        assert "country" in api.transcribe(audio, manager=mgr).text.lower()
+        assert "country" in LocalTasks(mgr).transcribe(audio).text.lower()
         peak = max(peak, mgr.used_mb())
-        assert any(d.label == "bus" for d in api.detect([SAMPLES / "street.jpg"], manager=mgr)[0].detections)
+        assert any(d.label == "bus" for d in LocalTasks(mgr).detect([SAMPLES / "street.jpg"])[0].detections)
         peak = max(peak, mgr.used_mb())
     assert peak <= budget
     assert sum(s.evictions for s in mgr.status()) > 0

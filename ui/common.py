@@ -10,41 +10,38 @@ from contextlib import contextmanager
 
 import streamlit as st
 
-from services import api, remote
+from services import api
 from services.catalog import ModelSpec, check_availability
 from services.config import LIMITS
-from services.devices import describe_device
 from services.errors import InputError, ModelUnavailable
-from services.manager import ModelManager, default_manager
+from services.tasks import Tasks
 
 log = logging.getLogger("dashboard")
 
 
 @st.cache_resource(show_spinner=False)
-def manager() -> ModelManager:
-    """One manager per server process, shared by every browser session.
+def tasks() -> Tasks:
+    """The task backend of this server process (``SERVICES_BACKEND``), shared by every session.
 
     With ``WARMUP_ON_START=1`` (``make run WARMUP=1``) every default model is
     loaded and exercised in the background as soon as the first page opens.
     """
-    mgr = default_manager()
+    chosen = api.tasks()
     if os.environ.get("WARMUP_ON_START") == "1":
-        from services.warmup import warm_up
-
-        threading.Thread(target=warm_up, args=(mgr,), name="warm-up", daemon=True).start()
-    return mgr
+        threading.Thread(target=chosen.warm_up, name="warm-up", daemon=True).start()
+    return chosen
 
 
 @st.cache_data(ttl=300, show_spinner=False)
 def availability(model_id: str) -> tuple[bool, str]:
-    spec = manager().catalog.get(model_id)
+    spec = tasks().catalog.get(model_id)
     found = check_availability(spec)
     return found.available, found.reason
 
 
 def model_picker(task: str, key: str, label: str = "Model") -> ModelSpec:
     """A select box of the task's catalog models; unavailable ones say why."""
-    specs = manager().catalog.for_task(task)
+    specs = tasks().catalog.for_task(task)
     default_index = next((i for i, s in enumerate(specs) if s.default), 0)
 
     def describe(spec: ModelSpec) -> str:
@@ -63,29 +60,18 @@ def model_picker(task: str, key: str, label: str = "Model") -> ModelSpec:
 
 def ensure_loaded(spec: ModelSpec) -> bool:
     """Load the model with a visible spinner; False (and a message) if it cannot load."""
-    mgr = manager()
-    if remote.enabled():
-        with st.spinner(f"Loading {spec.name} in the Ray Serve deployment..."), friendly_errors("Loading"):
-            api.load(spec.task, spec.id)
-            return True
-        return False
-    if mgr.is_loaded(spec.id):
-        return True
     ok, reason = availability(spec.id)
     if not ok:
         st.error(f"{spec.name} is unavailable: {reason}")
         return False
+    backend = tasks()
+    if spec.id in backend.summary().loaded:
+        return True
     with st.spinner(f"Loading {spec.name}... (the first load may convert weights; later loads are quick)"):
-        try:
-            mgr.get(spec.id)
-        except ModelUnavailable as exc:
-            st.error(str(exc))
-            return False
-        except Exception as exc:  # a broken model must fail alone
-            log.exception("loading %s failed", spec.id)
-            st.error(f"{spec.name} could not be loaded: {type(exc).__name__}: {exc}")
-            return False
-    return True
+        with friendly_errors("Loading"):
+            backend.load(spec.task, spec.id)
+            return True
+    return False
 
 
 @contextmanager
@@ -103,20 +89,17 @@ def friendly_errors(what: str = "The request"):
 
 
 def sidebar() -> None:
-    mgr = manager()
+    summary = tasks().summary()
     with st.container():
-        if remote.enabled():
-            st.markdown("**Backend:** Ray Serve (`SERVICES_BACKEND=ray`)")
-            st.caption("Models run in the Ray deployments; see the System page.")
-            return
-        st.markdown(f"**Device:** `{describe_device(mgr.device)}`")
-        loaded = mgr.loaded_ids()
-        if loaded:
-            st.markdown("**Loaded models:**\n" + "\n".join(f"- `{m}`" for m in loaded))
+        if summary.backend != "in-process":
+            st.markdown(f"**Backend:** {summary.backend} (`SERVICES_BACKEND`)")
+        st.markdown(f"**Device:** `{summary.device}`")
+        if summary.loaded:
+            st.markdown("**Loaded models:**\n" + "\n".join(f"- `{m}`" for m in summary.loaded))
         else:
             st.caption("No model loaded yet; each loads on first use.")
-        budget = f"{mgr.budget_bytes / 2**20:.0f} MB" if mgr.budget_bytes else "no limit"
-        st.caption(f"Model memory: {mgr.used_mb():.0f} MB (budget: {budget})")
+        budget = f"{summary.budget_mb:.0f} MB" if summary.budget_mb else "no limit"
+        st.caption(f"Model memory: {summary.memory_mb:.0f} MB (budget: {budget})")
 
 
 def limits_caption(*names: str) -> str:

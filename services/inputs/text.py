@@ -8,7 +8,8 @@ import unicodedata
 from ..config import LIMITS
 from ..errors import InputError
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\u2028\u2029\ufeff]")
+# control characters, zero-width/separator marks, and lone surrogates (JSON "\ud800" escapes; no codec encodes them)
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\u2028\u2029\ufeff\ud800-\udfff]")
 
 
 def clean_text(text: str | None, what: str = "text", max_chars: int | None = None) -> str:

@@ -9,7 +9,7 @@ PORT ?= 8501
 MAX_UPLOAD_MB ?= 200
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: setup run serve test test-fast browser clips bench clean
+.PHONY: setup run serve api test test-fast browser clips bench clean
 
 setup: $(STAMP)
 
@@ -24,6 +24,12 @@ WARMUP ?= 0
 
 run: setup
 	WARMUP_ON_START=$(WARMUP) MAX_UPLOAD_MB=$(MAX_UPLOAD_MB) $(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.maxUploadSize $(MAX_UPLOAD_MB)
+
+# The HTTP API (docs at /docs); loopback unless API_HOST says otherwise; API_KEY makes it require a bearer token
+API_HOST ?= 127.0.0.1
+API_PORT ?= 8000
+api: setup
+	API_HOST=$(API_HOST) API_PORT=$(API_PORT) MAX_UPLOAD_MB=$(MAX_UPLOAD_MB) $(PY) -m services.web
 
 # Ray Serve deployments (one per task) on a local cluster; then SERVICES_BACKEND=ray make run
 serve: setup

@@ -37,13 +37,21 @@ def _problem_doc(description: str) -> dict:
 
 
 ERRORS = {
+    400: _problem_doc("a malformed body (e.g. multipart data that cannot be parsed)"),
     401: _problem_doc("API_KEY is set and the bearer token is missing or wrong"),
     413: _problem_doc("the request body is over MAX_UPLOAD_MB"),
     422: _problem_doc("bad input: the CLI's one-line message in `detail`"),
     503: _problem_doc("the model is unavailable here (weights missing or unreachable)"),
 }
-EVENTS = {200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
-                "description": "the result as JSON, or with `stream` server-sent events ending in `done`"}}
+EVENT_SCHEMA = {  # one server-sent event (OpenAPI 3.1: the stream's `schema` describes each event)
+    "type": "object", "required": ["event", "data"],
+    "properties": {"event": {"enum": ["token", "progress", "done", "error"]},
+                   "data": {"type": "string", "contentMediaType": "application/json",
+                            "description": "token: {text}; progress: {done_s, total_s, ...}; done: the result; "
+                                           "error: a problem document"}},
+}
+EVENTS = {200: {"content": {"text/event-stream": {"schema": EVENT_SCHEMA}},
+                "description": "the result as JSON, or with `stream` server-sent events ending in `done` (or `error`)"}}
 
 Files = Annotated[list[UploadFile], File(description="one or more files (repeat the field)")]
 Model = Annotated[str | None, Form(description="catalog id; the task's default when absent")]

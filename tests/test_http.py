@@ -1,0 +1,227 @@
+"""The HTTP API as a client sees it: a real uvicorn server on loopback (``python -m
+services.web``), called with httpx for every task with real files, streaming included;
+then schemathesis against the server's own OpenAPI schema."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from .conftest import DATA, ROOT, SAMPLES
+from .synthetic_video import make_clip
+
+pytestmark = pytest.mark.slow
+KEY = "test-key-7f3a"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+UPLOAD_MB = 5
+MAX_NEW_TOKENS = 16
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = free_port()
+    env = {**os.environ, "API_KEY": KEY, "MAX_UPLOAD_MB": str(UPLOAD_MB), "MAX_NEW_TOKENS": str(MAX_NEW_TOKENS),
+           "SERVICES_BACKEND": "local", "API_PORT": str(port)}
+    env.pop("API_HOST", None)
+    proc = subprocess.Popen([sys.executable, "-m", "services.web"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        try:
+            if httpx.get(f"{url}/health", headers=AUTH, timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("the API did not start:\n" + proc.stdout.read())
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    with httpx.Client(base_url=server, headers=AUTH, timeout=300) as c:
+        yield c
+
+
+def upload(*paths, field="file"):
+    return [(field, (p.name, p.read_bytes())) for p in paths]
+
+
+def events(response) -> list[tuple[str, dict]]:
+    """Server-sent events as (name, data) pairs."""
+    out, name = [], None
+    for line in response.iter_lines():
+        if line.startswith("event:"):
+            name = line.split(":", 1)[1].strip()
+        elif line.startswith("data:"):
+            out.append((name, json.loads(line.split(":", 1)[1])))
+    return out
+
+
+def assert_problem(reply, status: int, detail_part: str):
+    assert reply.status_code == status, reply.text
+    assert reply.headers["content-type"].startswith("application/problem+json")
+    body = reply.json()
+    assert body["status"] == status and body["title"] and detail_part in body["detail"], body
+    assert "Traceback" not in reply.text
+    return body
+
+
+def test_health_and_the_catalog(client):
+    assert client.get("/health").json()["status"] == "ok"
+    models = {m["id"]: m for m in client.get("/v1/models").json()}
+    assert models["efficientnet-lite0"]["available"] and models["efficientnet-lite0"]["default"]
+    assert not models["resnet50"]["available"] and models["resnet50"]["reason"]
+
+
+def test_classify_several_files_in_one_request(client):
+    reply = client.post("/v1/classify", files=upload(SAMPLES / "cat.jpg", SAMPLES / "street.jpg"), data={"top_k": 3})
+    assert reply.status_code == 200, reply.text
+    cat, street = reply.json()
+    assert cat["file"] == "cat.jpg" and cat["predictions"][0]["label"] in {"tabby", "tiger cat", "Egyptian cat"}
+    assert len(cat["predictions"]) == 3 and street["file"] == "street.jpg"
+
+
+def test_detect_finds_the_bus(client):
+    reply = client.post("/v1/detect", files=upload(SAMPLES / "street.jpg"), data={"threshold": 0.4})
+    assert reply.status_code == 200, reply.text
+    assert "bus" in {d["label"] for d in reply.json()[0]["detections"]}
+
+
+def test_sentiment_and_entities(client):
+    reply = client.post("/v1/sentiment", json={"texts": ["The pasta was wonderful.", "A dull, tedious film."]})
+    assert [r["label"] for r in reply.json()] == ["POSITIVE", "NEGATIVE"]
+    reply = client.post("/v1/entities", json={"texts": ["Angela Merkel visited Paris."]})
+    spans = {(e["text"], e["label"]) for e in reply.json()[0]["entities"]}
+    assert ("Angela Merkel", "PER") in spans and ("Paris", "LOC") in spans
+
+
+def test_transcribe_json_and_progress_events(client):
+    reply = client.post("/v1/transcribe", files=upload(DATA / "jfk.mp3"))
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert "ask not what your country" in body["text"].lower() and body["file"] == "jfk.mp3"
+    assert body["duration"] == pytest.approx(11.0, abs=0.2) and 0 < body["real_time_factor"] < 5
+    with client.stream("POST", "/v1/transcribe", files=upload(DATA / "jfk.mp3"), data={"stream": "true"}) as reply:
+        assert reply.headers["content-type"].startswith("text/event-stream")
+        got = events(reply)
+    assert [n for n, _ in got][-1] == "done" and any(n == "progress" for n, _ in got)
+    assert got[-1][1]["text"] == body["text"]
+
+
+def test_generate_json_and_streamed_tokens(client):
+    reply = client.post("/v1/generate", json={"prompt": "What is the capital of France? One word.",
+                                              "max_new_tokens": MAX_NEW_TOKENS, "temperature": 0})
+    assert reply.status_code == 200, reply.text
+    assert "Paris" in reply.json()["text"]
+    messages = [{"role": "user", "content": "My name is Ada."}, {"role": "assistant", "content": "Hello Ada!"},
+                {"role": "user", "content": "What is my name?"}]
+    with client.stream("POST", "/v1/generate", json={"messages": messages, "max_new_tokens": MAX_NEW_TOKENS,
+                                                     "temperature": 0, "stream": True}) as reply:
+        assert reply.status_code == 200
+        got = events(reply)
+    tokens = [d["text"] for n, d in got if n == "token"]
+    assert len(tokens) >= 2 and got[-1][0] == "done"
+    assert "".join(tokens) == got[-1][1]["text"] and "Ada" in got[-1][1]["text"]
+
+
+def test_track_counts_the_synthetic_clip(client, tmp_path):
+    clip = tmp_path / "clip.mp4"
+    expected = make_clip(clip)
+    with client.stream("POST", "/v1/track", files=upload(clip), data={"line": 0.5, "all_classes": "true",
+                                                                      "stream": "true"}) as reply:
+        assert reply.status_code == 200
+        got = events(reply)
+    assert got[-1][0] == "done" and any(n == "progress" for n, _ in got)
+    result = got[-1][1]
+    assert result["counts"].get("bus") == expected.counts["bus"] and result["file"] == "clip.mp4"
+
+
+def test_bad_input_is_problem_json_with_the_cli_message(client):
+    body = assert_problem(client.post("/v1/classify", files=[("file", ("notes.txt", b"not an image"))]), 422,
+                          "not an image")
+    cli = subprocess.run([sys.executable, "-m", "services", "classify", str(ROOT / "pytest.ini")], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert cli.stderr.strip().removeprefix("error: ").replace("pytest.ini", "notes.txt") == body["detail"]
+    assert_problem(client.post("/v1/sentiment", json={"texts": ["fine"], "model": "nope"}), 422, "unknown model")
+    assert_problem(client.post("/v1/classify", files=upload(SAMPLES / "cat.jpg"), data={"model": "resnet50"}),
+                   503, "unavailable")
+    assert_problem(client.post("/v1/sentiment", json={"texts": ["\x00\u200b "]}), 422, "empty")
+    assert_problem(client.post("/v1/generate", json={"prompt": "hi", "max_new_tokens": 10_000}), 422,
+                   "max_new_tokens")
+    assert_problem(client.post("/v1/generate", content=b"{not json", headers={"content-type": "application/json"}),
+                   422, "JSON")
+    assert_problem(client.post("/v1/transcribe", files=upload(SAMPLES / "cat.jpg")), 422, "audio")
+    assert_problem(client.post("/v1/track", files=upload(SAMPLES / "cat.jpg")), 422, "")
+    assert_problem(client.get("/v1/nothing-here"), 404, "Not Found")
+    # the server is still fine
+    assert client.post("/v1/sentiment", json={"texts": ["Lovely."]}).json()[0]["label"] == "POSITIVE"
+
+
+def test_a_too_large_upload_is_refused_before_its_body_is_read(server):
+    host, port = server.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall((f"POST /v1/classify HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {KEY}\r\n"
+                      f"Content-Type: multipart/form-data; boundary=x\r\nContent-Length: {50 * 2**20}\r\n\r\n").encode())
+        reply = b""  # no byte of the 50 MB body is sent
+        while b"MAX_UPLOAD_MB" not in reply and (piece := sock.recv(65536)):
+            reply += piece
+        reply = reply.decode()
+    assert reply.startswith("HTTP/1.1 413") and "application/problem+json" in reply and "MAX_UPLOAD_MB" in reply
+
+    def chunks():  # no Content-Length: counted as it streams in
+        yield b'--x\r\nContent-Disposition: form-data; name="file"; filename="big.jpg"\r\n\r\n'
+        for _ in range(UPLOAD_MB + 2):
+            yield b"\0" * 2**20
+
+    reply = httpx.post(f"{server}/v1/classify", headers={**AUTH, "content-type": "multipart/form-data; boundary=x"},
+                       content=chunks(), timeout=60)
+    assert_problem(reply, 413, "MAX_UPLOAD_MB")
+
+
+def test_every_request_needs_the_bearer_key(server):
+    for path in ("/health", "/v1/models", "/docs", "/openapi.json"):
+        reply = httpx.get(server + path)
+        assert_problem(reply, 401, "bearer")
+        assert reply.headers["www-authenticate"] == "Bearer"
+    assert_problem(httpx.get(f"{server}/v1/models", headers={"Authorization": "Bearer wrong"}), 401, "wrong")
+    assert httpx.get(f"{server}/docs", headers=AUTH).status_code == 200
+
+
+def test_the_api_binds_loopback_unless_asked():
+    from services.web.server import ApiSettings
+
+    assert ApiSettings().host == "127.0.0.1" and ApiSettings().port == 8000
+    assert "API_HOST ?= 127.0.0.1" in (ROOT / "Makefile").read_text()
+
+
+def test_schemathesis_finds_no_server_error_and_no_schema_violation(server, tmp_path):
+    """Every operation, 100 generated cases each (valid and invalid): no 5xx, and every
+    response matches the schema the server publishes (status, content type, body)."""
+    checks = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
+    out = subprocess.run(
+        [sys.executable, "-m", "schemathesis.cli", "run", f"{server}/openapi.json", "--max-examples", "100",
+         "--checks", checks, "-H", f"Authorization: Bearer {KEY}", "--seed", "1", "--phases", "examples,coverage,fuzzing",
+         "--request-timeout", "120", "--no-color"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=1500)
+    print(out.stdout[-4000:])
+    assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]

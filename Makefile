@@ -33,7 +33,7 @@ api: setup
 
 # Ray Serve deployments (one per task) on a local cluster; then SERVICES_BACKEND=ray make run
 serve: setup
-	$(PY) -m services.remote
+	API_HOST=$(API_HOST) API_PORT=$(API_PORT) $(PY) -m services.remote --http
 
 # Headless Chromium for the end-to-end tests (Debian package; skipped when present).
 browser:

@@ -1,8 +1,12 @@
 """The dashboard's entry point: navigation, shared sidebar. Run with ``make run``."""
 
+from pathlib import Path
+
 import streamlit as st
 
-st.set_page_config(page_title="Local AI model dashboard", page_icon=":material/neurology:", layout="wide")
+# a file, not a Material icon: Streamlit fetches those page icons from a font CDN, which fails offline
+ICON = Path(__file__).resolve().parent / "assets" / "favicon.png"
+st.set_page_config(page_title="Local AI model dashboard", page_icon=str(ICON), layout="wide")
 
 from ui.common import sidebar  # noqa: E402  (after set_page_config)
 

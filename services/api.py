@@ -42,6 +42,13 @@ def tasks() -> Tasks:
         return _chosen
 
 
+def use(chosen: Tasks | None) -> None:
+    """Replace this process's backend (tests); ``None`` picks again from ``SERVICES_BACKEND`` on next use."""
+    global _chosen
+    with _lock:
+        _chosen = chosen
+
+
 def __getattr__(name: str):
     """``api.classify`` etc.: the chosen implementation's method of that name."""
     if name.startswith("_") or not hasattr(Tasks, name):

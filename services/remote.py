@@ -7,7 +7,7 @@ own ``ModelManager``; catalog models are multiplexed (requests for a model go
 to replicas that already hold it), replicas autoscale on ongoing requests, and
 take a GPU fraction when the cluster has GPUs.
 
-    make serve                     # local Ray cluster + the deployments, on loopback
+    make serve                     # local Ray cluster + the deployments (+ the HTTP API), on loopback
     SERVICES_BACKEND=ray make run  # the dashboard, calling them
 """
 
@@ -294,6 +294,21 @@ def _remote_text_stream(function: str, kwargs: dict, stop: threading.Event | Non
     return outer
 
 
+def build_http_app():
+    """The HTTP API over ``RayTasks``: built in the ingress replica (Serve's FastAPI ingress)."""
+    from services.web.app import create_app
+    from services.web.server import ApiSettings
+
+    return create_app(RayTasks(), api_key=ApiSettings.from_env().key)
+
+
+def build_ingress():
+    """The same app as ``make api``, served by Ray Serve's HTTP proxy at ``API_HOST:API_PORT``."""
+    from ray import serve
+
+    return serve.deployment(name="HttpApi", max_ongoing_requests=64)(serve.ingress(build_http_app)()).bind()
+
+
 def main() -> None:
     """``python -m services.remote``: start (or join) a Ray cluster and run the deployments."""
     import argparse
@@ -305,15 +320,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--address", default=os.environ.get("RAY_ADDRESS"), help="join this cluster (default: start one)")
     parser.add_argument("--tasks", default=",".join(TASK_DEPLOYMENTS))
+    parser.add_argument("--http", action="store_true", help="also serve the HTTP API (API_HOST, API_PORT, API_KEY)")
     args = parser.parse_args()
     if args.address:
         ray.init(address=args.address)
     else:
         ray.init(include_dashboard=False, logging_level="ERROR")
-    serve.start(http_options={"host": "127.0.0.1"})
+    from services.web.server import ApiSettings
+
+    api_settings = ApiSettings.from_env()
+    serve.start(http_options={"host": api_settings.host, "port": api_settings.port})
     for name, bound in build_apps(tuple(args.tasks.split(","))).items():
         serve.run(bound, name=name, route_prefix=None)
         print(f"deployed {name}", flush=True)
+    if args.http:
+        from services.remote import build_ingress as ingress  # by reference: this file may run as __main__
+
+        serve.run(ingress(), name=f"{APP_NAME}-http", route_prefix="/")
+        print(f"HTTP API on {api_settings.url} (docs at /docs)", flush=True)
     print("Ray Serve is running; start clients with SERVICES_BACKEND=ray (RAY_ADDRESS=auto)", flush=True)
     while True:
         time.sleep(3600)

@@ -1,3 +1,4 @@
+import logging
 import os
 import sys
 from pathlib import Path
@@ -14,6 +15,36 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 SAMPLES = ROOT / "assets" / "samples"
 DATA = Path(__file__).resolve().parent / "data"
 ARTIFACTS = ROOT / "artifacts"
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture(autouse=True)
+def streamlit_deprecations(request):
+    """Fail any test during which Streamlit warned of a deprecated API (every such warning
+    goes through ``streamlit.deprecation_util``, which logs it and may show it on the page)."""
+    try:
+        from streamlit import deprecation_util
+    except ImportError:
+        yield []
+        return
+    records = _Records()
+    logger = logging.getLogger("streamlit.deprecation_util")
+    deprecation_util._shown_warnings.clear()  # "show once" warnings fire again in each test
+    logger.addHandler(records)
+    try:
+        yield records.messages
+    finally:
+        logger.removeHandler(records)
+    if records.messages and not request.node.get_closest_marker("allow_streamlit_deprecations"):
+        pytest.fail("Streamlit deprecation warning(s): " + " | ".join(records.messages), pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -76,6 +76,25 @@ def no_exception(tab):
     assert tab.get_by_text("This app has encountered an error").count() == 0
 
 
+def test_no_page_loads_anything_from_outside(page, server):
+    """An offline app: every request of every page goes to the dashboard itself, and the
+    console shows no failed load (the old Material page icon was fetched from a font CDN)."""
+    from urllib.parse import urlparse
+
+    outside, failed = [], []
+    page.on("request", lambda r: outside.append(r.url) if urlparse(r.url).hostname not in (None, "127.0.0.1") and
+            not r.url.startswith(("data:", "blob:")) else None)
+    page.on("console", lambda m: failed.append(m.text) if m.type == "error" else None)
+    for slug in ("", "image_classification", "text_analysis", "text_generation", "speech", "detection", "system"):
+        open_page(page, server, slug)
+        page.wait_for_timeout(1500)
+    icon = page.locator("link[rel*='icon']").first.get_attribute("href")
+    assert icon and urlparse(icon).hostname in (None, "127.0.0.1"), icon
+    assert outside == [], outside
+    # (Streamlit's own probe of /<page>/_stcore/health on a deep link is a loopback 404, not a failed load)
+    assert not [m for m in failed if "net::ERR_" in m], failed
+
+
 def test_home(page, server):
     open_page(page, server, "")
     page.get_by_text("Loaded models").first.wait_for(timeout=60_000)

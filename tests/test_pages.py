@@ -245,3 +245,11 @@ def test_detection_page_refuses_an_audio_file_as_a_clip():
     at.button(key="det_clip_go").click().run(timeout=120)
     no_exceptions(at)
     assert at.error and "no video track" in at.error[0].value
+
+
+@pytest.mark.allow_streamlit_deprecations
+def test_the_deprecation_guard_catches_an_old_streamlit_api(streamlit_deprecations):
+    """The guard every other test runs under really sees Streamlit's deprecation warnings."""
+    at = AppTest.from_string('import streamlit as st\nst.dataframe({"a": [1]}, use_container_width=True)').run()
+    assert not at.exception
+    assert any("use_container_width" in m for m in streamlit_deprecations), streamlit_deprecations

@@ -19,7 +19,8 @@ ray = pytest.importorskip("ray")
 def ray_serve():
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "DASHBOARD_OFFLINE": "1", "SERVICES_BACKEND": "local"}
     env.pop("RAY_ADDRESS", None)
-    proc = subprocess.Popen([sys.executable, "-m", "services.remote"], cwd=ROOT, env=env,
+    env["API_PORT"] = str(free_port())
+    proc = subprocess.Popen([sys.executable, "-m", "services.remote", "--http"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []
     deadline = time.monotonic() + 420
@@ -30,6 +31,8 @@ def ray_serve():
         if time.monotonic() > deadline or proc.poll() is not None:
             proc.kill()
             pytest.fail("Ray Serve did not start:\n" + "".join(lines[-30:]))
+    else:  # the output ended: the process is gone
+        pytest.fail("Ray Serve did not start:\n" + "".join(lines[-30:]))
     yield {**env, "SERVICES_BACKEND": "ray", "RAY_ADDRESS": "auto"}
     if ray.is_initialized():  # the in-process page test connected as a client
         ray.shutdown()
@@ -39,6 +42,14 @@ def ray_serve():
     except subprocess.TimeoutExpired:
         proc.kill()
     subprocess.run([sys.executable, "-m", "ray.scripts.scripts", "stop", "--force"], capture_output=True, timeout=120)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def cli(env, *args):
@@ -73,8 +84,18 @@ def test_bad_input_through_ray_is_one_clean_line(ray_serve):
 def test_pages_run_against_ray(ray_serve, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
+    from services import api
+
     for key, value in ray_serve.items():
         monkeypatch.setenv(key, value)
+    api.use(None)  # pick the backend again, now Ray
+    try:
+        check_pages_against_ray(AppTest)
+    finally:
+        api.use(None)
+
+
+def check_pages_against_ray(AppTest):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
     at.switch_page("app_pages/text_analysis.py")
     at.run()
@@ -85,3 +106,23 @@ def test_pages_run_against_ray(ray_serve, monkeypatch):
     at.run()
     assert not at.exception
     assert "spacy-conll" in set(at.dataframe[0].value["model"])
+
+
+def test_the_http_api_is_served_as_the_ray_serve_ingress(ray_serve):
+    import httpx
+
+    url = f"http://127.0.0.1:{ray_serve['API_PORT']}"
+    with httpx.Client(base_url=url, timeout=300) as client:
+        assert client.get("/health").json()["backend"] == "Ray Serve"
+        reply = client.post("/v1/sentiment", json={"texts": ["The pasta was wonderful."]})
+        assert reply.status_code == 200 and reply.json()[0]["label"] == "POSITIVE"
+        reply = client.post("/v1/classify", files=[("file", ("cat.jpg", (SAMPLES / "cat.jpg").read_bytes()))])
+        assert "cat" in reply.json()[0]["predictions"][0]["label"]
+        reply = client.post("/v1/classify", files=[("file", ("notes.txt", b"not an image"))])
+        assert reply.status_code == 422 and reply.headers["content-type"] == "application/problem+json"
+        assert "not an image" in reply.json()["detail"]
+        with client.stream("POST", "/v1/generate", json={"prompt": "What is the capital of France?",
+                                                         "max_new_tokens": 12, "temperature": 0,
+                                                         "stream": True}) as streamed:
+            body = streamed.read().decode()
+        assert body.count("event: token") >= 2 and "event: done" in body and "Paris" in body

@@ -19,7 +19,9 @@ from services.tasks import Tasks
 log = logging.getLogger("dashboard")
 
 
-@st.cache_resource(show_spinner=False)
+_warm_up_started = threading.Event()
+
+
 def tasks() -> Tasks:
     """The task backend of this server process (``SERVICES_BACKEND``), shared by every session.
 
@@ -27,7 +29,8 @@ def tasks() -> Tasks:
     loaded and exercised in the background as soon as the first page opens.
     """
     chosen = api.tasks()
-    if os.environ.get("WARMUP_ON_START") == "1":
+    if os.environ.get("WARMUP_ON_START") == "1" and not _warm_up_started.is_set():
+        _warm_up_started.set()
         threading.Thread(target=chosen.warm_up, name="warm-up", daemon=True).start()
     return chosen
 

@@ -1,6 +1,6 @@
 """Benchmark the service layer against named baselines, in the same process.
 
-    .venv/bin/python benchmarks/run.py [--tasks image,sentiment,ner,detection,video,chat,generation,speech,memory,warmstart] [--requests 32]
+    .venv/bin/python benchmarks/run.py [--tasks image,sentiment,ner,detection,video,chat,generation,speech,memory,warmstart,http] [--requests 32]
 
 For each task it prints a markdown table: cold load, warm p50/p95 latency of a
 lone request, throughput with 1 and 8 concurrent clients, and process peak RSS,
@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 from services import api  # noqa: E402
 from services.devices import describe_device, pick_device  # noqa: E402
 from services.manager import ModelManager  # noqa: E402
-from services.local import LocalTasks
+from services.local import LocalTasks  # noqa: E402
 
 DEVICE = pick_device()  # the service's device (MODEL_DEVICE); baselines run on the same one
 
@@ -677,9 +677,74 @@ def bench_memory() -> str:
     return "\n".join(rows) + "\n"
 
 
+def bench_http(requests: int = 32) -> str:
+    """HTTP overhead: the same request through the API (uvicorn on loopback, this process,
+    sharing the manager) against the in-process ``LocalTasks`` call, lone and 8 clients."""
+    import socket
+
+    import httpx
+    import uvicorn
+
+    from services.web.app import create_app
+
+    mgr = fresh_manager()
+    tasks = LocalTasks(mgr)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(tasks), host="127.0.0.1", port=port, log_level="warning"))
+    threading.Thread(target=server.run, daemon=True).start()
+    while not server.started:
+        time.sleep(0.05)
+    url = f"http://127.0.0.1:{port}"
+    local = threading.local()
+
+    def client() -> httpx.Client:  # one keep-alive connection per client thread, as a real client has
+        if not hasattr(local, "client"):
+            local.client = httpx.Client(base_url=url, timeout=120)
+        return local.client
+
+    cat = (SAMPLES / "cat.jpg").read_bytes()
+    workloads = [
+        ("sentiment, one review per request (JSON)", "minilm-sst2",
+         lambda i: tasks.sentiment(REVIEWS[i % len(REVIEWS)]),
+         lambda i: client().post("/v1/sentiment", json={"texts": [REVIEWS[i % len(REVIEWS)]]}).raise_for_status()),
+        ("classify, one 640x480 JPEG per request (multipart)", "efficientnet-lite0",
+         lambda i: tasks.classify([("cat.jpg", cat)]),
+         lambda i: client().post("/v1/classify", files=[("file", ("cat.jpg", cat))]).raise_for_status()),
+    ]
+    rows = ["### HTTP API overhead (uvicorn on loopback, same process and manager as the in-process call)", "",
+            "| request | metric | in-process `LocalTasks` | HTTP `/v1/...` | HTTP / in-process | HTTP - in-process |",
+            "|---|---|---|---|---|---|"]
+    for title, model_id, inproc, http in workloads:
+        mgr.get(model_id)
+        for call in (inproc, http):
+            for i in range(5):
+                call(i)
+            throughput(call, 8, 2)
+        results = {}
+        for name, call in (("in", inproc), ("http", http)):
+            lone = latencies(call, max(16, requests))
+            before = mgr.batch_sizes(model_id)
+            rps8, lat8 = throughput(call, 8, max(4, requests // 2))
+            after = mgr.batch_sizes(model_id)
+            calls, items = after[0] - before[0], after[1] - before[1]
+            results[name] = {"p50": statistics.median(lone) * 1000, "p95": percentile(lone, 95) * 1000,
+                             "rps8": rps8, "p50_8": statistics.median(lat8) * 1000,
+                             "batch": items / calls if calls else 1.0}
+        for label, key, fmt in (("lone request p50 (ms)", "p50", "{:.1f}"), ("lone request p95 (ms)", "p95", "{:.1f}"),
+                                ("8 clients: throughput (req/s)", "rps8", "{:.1f}"),
+                                ("8 clients: p50 latency (ms)", "p50_8", "{:.1f}"),
+                                ("8 clients: mean batch size", "batch", "{:.1f}")):
+            a, b = results["in"][key], results["http"][key]
+            rows.append(f"| {title} | {label} | {fmt.format(a)} | {fmt.format(b)} | {b / a:.2f}x | {b - a:+.1f} |")
+    server.should_exit = True
+    return "\n".join(rows) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--tasks", default="image,sentiment,ner,detection,video,chat,generation,speech,memory,warmstart")
+    parser.add_argument("--tasks", default="image,sentiment,ner,detection,video,chat,generation,speech,memory,warmstart,http")
     parser.add_argument("--requests", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=1, help="repeat the batched tasks; medians are printed")
     args = parser.parse_args()
@@ -700,6 +765,8 @@ def main() -> None:
             print(bench_memory(), flush=True)
         elif task == "warmstart":
             print(bench_warm_start(), flush=True)
+        elif task == "http":
+            print(bench_http(args.requests), flush=True)
         else:
             title, service, baseline, base_name = TASKS[task](args.requests)
             runs = {"service": [], "unbatched": [], "baseline": []}

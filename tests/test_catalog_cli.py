@@ -83,3 +83,51 @@ def test_cli_detect_json_shape():
     labels = [d["label"] for d in data["detections"]]
     assert "bus" in labels and "car" in labels
     assert all(len(d["box"]) == 4 for d in data["detections"])
+
+
+@pytest.mark.slow
+def test_json_and_verbose_are_accepted_after_the_subcommand_too():
+    after = cli("classify", str(SAMPLES / "cat.jpg"), "--json", "-v", "--top-k", "2")
+    assert after.returncode == 0, after.stderr
+    assert json.loads(after.stdout)[0]["predictions"][0]["label"] in {"tabby", "tiger cat", "Egyptian cat"}
+    assert "loaded efficientnet-lite0" in after.stderr  # -v logs
+    before = cli("--json", "classify", str(SAMPLES / "cat.jpg"), "--top-k", "2")
+    assert json.loads(before.stdout)[0]["predictions"] == json.loads(after.stdout)[0]["predictions"]
+    plain = cli("classify", str(SAMPLES / "cat.jpg"))
+    assert plain.stdout.startswith("cat.jpg: ") and not plain.stdout.startswith("[")
+
+
+@pytest.mark.slow
+def test_classify_goes_through_any_number_of_files_in_chunks(tmp_path):
+    """70 photos (over two chunks of 32) and one that is not an image: the 70 are done and
+    written, the bad one is named on stderr, the exit status says something failed."""
+    names = ["cat.jpg", "coffee.jpg", "rocket.jpg", "astronaut.jpg", "street.jpg"]
+    files = []
+    for i in range(70):
+        copy = tmp_path / f"{i:03d}-{names[i % 5]}"
+        copy.write_bytes((SAMPLES / names[i % 5]).read_bytes())
+        files.append(str(copy))
+    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
+    files.insert(40, str(tmp_path / "broken.jpg"))
+    out = cli("classify", *files, "--top-k", "1", "--output", str(tmp_path / "labels.csv"), timeout=900)
+    assert out.returncode == 2
+    assert "broken.jpg" in out.stderr and "classified 71 of 71 files" in out.stderr
+    rows = (tmp_path / "labels.csv").read_text().splitlines()
+    assert rows[0] == "file,rank,label,score" and len(rows) == 71
+    cats = [r for r in rows[1:] if "-cat.jpg" in r]
+    assert len(cats) == 14 and all(r.split(",")[2] in {"tabby", "tiger cat", "Egyptian cat"} for r in cats)
+    out = cli("classify", *files[:3], "--output", str(tmp_path / "labels.json"))
+    assert out.returncode == 0 and len(json.loads((tmp_path / "labels.json").read_text())) == 3
+
+
+@pytest.mark.slow
+def test_transcribe_takes_several_files_in_one_process(tmp_path):
+    from .conftest import DATA
+
+    out = cli("--json", "-v", "transcribe", str(DATA / "jfk.mp3"), str(DATA / "espeak.wav"))
+    assert out.returncode == 0, out.stderr
+    jfk, espeak = json.loads(out.stdout)
+    assert jfk["file"] == "jfk.mp3" and "ask not what your country" in jfk["text"].lower()
+    assert espeak["file"] == "espeak.wav" and "camera" in espeak["text"].lower()
+    assert out.stderr.count("loaded whisper") == 1  # one model load for both
+    assert jfk["seconds"] > 0 and jfk["real_time_factor"] == pytest.approx(jfk["seconds"] / jfk["duration"], abs=1e-3)

@@ -225,3 +225,22 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(server, tmp_
         cwd=tmp_path, capture_output=True, text=True, timeout=1500)
     print(out.stdout[-4000:])
     assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]
+
+
+def test_the_system_page_says_whether_the_api_runs_and_where(server, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    port = server.rsplit(":", 1)[1]
+    monkeypatch.setenv("API_PORT", port)
+    monkeypatch.setenv("API_KEY", KEY)
+
+    def shown() -> str:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+        at.switch_page("app_pages/system.py")
+        at.run()
+        assert not at.exception
+        return " ".join([s.value for s in at.success] + [c.value for c in at.caption])
+
+    assert f"HTTP API: running at http://127.0.0.1:{port}" in shown()
+    monkeypatch.setenv("API_PORT", str(free_port()))
+    assert "HTTP API: not running" in shown() and "make api" in shown()

@@ -14,6 +14,7 @@ import threading
 from .errors import InputError, ModelUnavailable  # noqa: F401  (re-exported for pages)
 from .tasks import NamedImage, Tasks, generation_settings  # noqa: F401
 
+__all__ = ["InputError", "ModelUnavailable", "NamedImage", "Tasks", "generation_settings", "tasks", "use"]
 BACKENDS = ("local", "ray")
 _lock = threading.Lock()
 _chosen: Tasks | None = None

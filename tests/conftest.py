@@ -17,6 +17,15 @@ DATA = Path(__file__).resolve().parent / "data"
 ARTIFACTS = ROOT / "artifacts"
 
 
+def free_port() -> int:
+    """A loopback port nobody listens on (for servers the tests start)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 class _Records(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.WARNING)

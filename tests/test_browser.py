@@ -3,7 +3,6 @@ open each page, upload a real file, and check the prediction shown.
 Screenshots go to artifacts/screenshots/ (paths printed in the test output)."""
 
 import os
-import socket
 import subprocess
 import sys
 
@@ -11,16 +10,12 @@ import pytest
 
 from tools.soak import CHROMIUM, CHROMIUM_ARGS, start_dashboard
 
-from .conftest import ARTIFACTS, DATA, ROOT, SAMPLES
+from .conftest import ARTIFACTS, DATA, ROOT, SAMPLES, free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SHOTS = ARTIFACTS / "screenshots"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

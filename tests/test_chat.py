@@ -218,7 +218,6 @@ def chat_catalog():
 
 
 def test_a_stream_holds_the_model_until_it_ends_or_is_closed(echo_manager):
-    from services import api
 
     stream = LocalTasks(echo_manager).chat_stream([Message("user", "one two three")], None, "echo")
     with pytest.raises(TimeoutError):
@@ -231,7 +230,6 @@ def test_a_stream_holds_the_model_until_it_ends_or_is_closed(echo_manager):
 
 
 def test_a_refused_request_leaves_the_model_free(echo_manager):
-    from services import api
 
     with pytest.raises(InputError, match="too long"):
         LocalTasks(echo_manager).chat_stream([Message("user", "x" * 5000)], None, "echo")

@@ -27,7 +27,6 @@ def test_corrupt_weights_fail_alone_and_the_reason_is_recorded(tmp_path):
         manager.get("broken-lite0")
     status = {s.id: s for s in manager.status()}
     assert status["broken-lite0"].last_error and not status["broken-lite0"].loaded
-    from services import api
 
     result = LocalTasks(manager).classify([SAMPLES / "cat.jpg"])[0]  # the default still works
     assert "cat" in result.predictions[0].label

@@ -14,8 +14,8 @@ import time
 import httpx
 import pytest
 
-from .conftest import DATA, ROOT, SAMPLES
-from .synthetic_video import make_clip
+from .conftest import DATA, ROOT, SAMPLES, free_port
+from .synthetic_video import grouped, make_clip
 
 pytestmark = pytest.mark.slow
 KEY = "test-key-7f3a"
@@ -24,10 +24,6 @@ UPLOAD_MB = 5
 MAX_NEW_TOKENS = 16
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +73,19 @@ def events(response) -> list[tuple[str, dict]]:
     return out
 
 
+@pytest.fixture(scope="module")
+def openapi(client):
+    return client.get("/openapi.json").json()
+
+
+def conforms(openapi, path: str, body) -> None:
+    """The JSON body matches the response schema the server documents (from the result dataclasses)."""
+    import jsonschema
+
+    schema = openapi["paths"][path]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+    jsonschema.Draft202012Validator({**schema, "components": openapi["components"]}).validate(body)
+
+
 def assert_problem(reply, status: int, detail_part: str):
     assert reply.status_code == status, reply.text
     assert reply.headers["content-type"].startswith("application/problem+json")
@@ -93,32 +102,38 @@ def test_health_and_the_catalog(client):
     assert not models["resnet50"]["available"] and models["resnet50"]["reason"]
 
 
-def test_classify_several_files_in_one_request(client):
+def test_classify_several_files_in_one_request(client, openapi):
     reply = client.post("/v1/classify", files=upload(SAMPLES / "cat.jpg", SAMPLES / "street.jpg"), data={"top_k": 3})
     assert reply.status_code == 200, reply.text
+    conforms(openapi, "/v1/classify", reply.json())
     cat, street = reply.json()
     assert cat["file"] == "cat.jpg" and cat["predictions"][0]["label"] in {"tabby", "tiger cat", "Egyptian cat"}
     assert len(cat["predictions"]) == 3 and street["file"] == "street.jpg"
 
 
-def test_detect_finds_the_bus(client):
+def test_detect_finds_the_bus(client, openapi):
     reply = client.post("/v1/detect", files=upload(SAMPLES / "street.jpg"), data={"threshold": 0.4})
     assert reply.status_code == 200, reply.text
+    conforms(openapi, "/v1/detect", reply.json())
     assert "bus" in {d["label"] for d in reply.json()[0]["detections"]}
 
 
-def test_sentiment_and_entities(client):
+def test_sentiment_and_entities(client, openapi):
     reply = client.post("/v1/sentiment", json={"texts": ["The pasta was wonderful.", "A dull, tedious film."]})
     assert [r["label"] for r in reply.json()] == ["POSITIVE", "NEGATIVE"]
+    conforms(openapi, "/v1/sentiment", reply.json())
     reply = client.post("/v1/entities", json={"texts": ["Angela Merkel visited Paris."]})
+    conforms(openapi, "/v1/entities", reply.json())
     spans = {(e["text"], e["label"]) for e in reply.json()[0]["entities"]}
     assert ("Angela Merkel", "PER") in spans and ("Paris", "LOC") in spans
 
 
-def test_transcribe_json_and_progress_events(client):
-    reply = client.post("/v1/transcribe", files=upload(DATA / "jfk.mp3"))
+def test_transcribe_json_and_progress_events(client, openapi):
+    reply = client.post("/v1/transcribe", files=upload(DATA / "jfk.mp3"), data={"words": "true"})
     assert reply.status_code == 200, reply.text
     body = reply.json()
+    conforms(openapi, "/v1/transcribe", body)
+    assert body["segments"][0]["words"][0]["word"].strip() == "And"
     assert "ask not what your country" in body["text"].lower() and body["file"] == "jfk.mp3"
     assert body["duration"] == pytest.approx(11.0, abs=0.2) and 0 < body["real_time_factor"] < 5
     with client.stream("POST", "/v1/transcribe", files=upload(DATA / "jfk.mp3"), data={"stream": "true"}) as reply:
@@ -128,10 +143,11 @@ def test_transcribe_json_and_progress_events(client):
     assert got[-1][1]["text"] == body["text"]
 
 
-def test_generate_json_and_streamed_tokens(client):
+def test_generate_json_and_streamed_tokens(client, openapi):
     reply = client.post("/v1/generate", json={"prompt": "What is the capital of France? One word.",
                                               "max_new_tokens": MAX_NEW_TOKENS, "temperature": 0})
     assert reply.status_code == 200, reply.text
+    conforms(openapi, "/v1/generate", reply.json())
     assert "Paris" in reply.json()["text"]
     messages = [{"role": "user", "content": "My name is Ada."}, {"role": "assistant", "content": "Hello Ada!"},
                 {"role": "user", "content": "What is my name?"}]
@@ -144,16 +160,23 @@ def test_generate_json_and_streamed_tokens(client):
     assert "".join(tokens) == got[-1][1]["text"] and "Ada" in got[-1][1]["text"]
 
 
-def test_track_counts_the_synthetic_clip(client, tmp_path):
+def test_track_counts_the_synthetic_clip(client, openapi, tmp_path):
     clip = tmp_path / "clip.mp4"
     expected = make_clip(clip)
-    with client.stream("POST", "/v1/track", files=upload(clip), data={"line": 0.5, "all_classes": "true",
-                                                                      "stream": "true"}) as reply:
+    with client.stream("POST", "/v1/track", files=upload(clip), data={"line_x": 0.5, "stream": "true"}) as reply:
         assert reply.status_code == 200
         got = events(reply)
     assert got[-1][0] == "done" and any(n == "progress" for n, _ in got)
     result = got[-1][1]
-    assert result["counts"].get("bus") == expected.counts["bus"] and result["file"] == "clip.mp4"
+    conforms(openapi, "/v1/track", result)
+    assert expected.matches(result["counts"]) and result["file"] == "clip.mp4"
+    line: dict = {}
+    for label, c in result["line"].items():
+        key = next(iter(grouped({label: 1})))
+        line.setdefault(key, {"in": 0, "out": 0})
+        line[key]["in"] += c["in"]
+        line[key]["out"] += c["out"]
+    assert line == expected.line
 
 
 def test_bad_input_is_problem_json_with_the_cli_message(client):

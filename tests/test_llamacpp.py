@@ -10,7 +10,7 @@ import time
 import psutil
 import pytest
 
-from services import api, chat
+from services import chat
 from services.backends.generation import GenerationSettings
 from services.backends.llamacpp import LlamaCppChat
 from services.catalog import Catalog, check_availability

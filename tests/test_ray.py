@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from .conftest import DATA, ROOT, SAMPLES
+from .conftest import DATA, ROOT, SAMPLES, free_port
 
 pytestmark = pytest.mark.slow
 ray = pytest.importorskip("ray")
@@ -44,12 +44,6 @@ def ray_serve():
     subprocess.run([sys.executable, "-m", "ray.scripts.scripts", "stop", "--force"], capture_output=True, timeout=120)
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def cli(env, *args):

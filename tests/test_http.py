@@ -230,6 +230,29 @@ def test_every_request_needs_the_bearer_key(server):
     assert httpx.get(f"{server}/docs", headers=AUTH).status_code == 200
 
 
+@pytest.mark.browser
+def test_the_docs_page_renders_offline_in_chromium(server):
+    """Swagger UI at /docs from the package's own files: nothing is fetched from a CDN."""
+    from urllib.parse import urlparse
+
+    from playwright.sync_api import sync_playwright
+
+    from tools.soak import CHROMIUM, CHROMIUM_ARGS
+
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian chromium is not installed (make browser)")
+    outside = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        tab = browser.new_context(extra_http_headers=AUTH).new_page()
+        tab.on("request", lambda r: outside.append(r.url) if urlparse(r.url).hostname not in (None, "127.0.0.1")
+               and not r.url.startswith("data:") else None)
+        tab.goto(f"{server}/docs")
+        tab.get_by_text("/v1/classify").first.wait_for(timeout=60_000)
+        browser.close()
+    assert outside == [], outside
+
+
 def test_the_api_binds_loopback_unless_asked():
     from services.web.server import ApiSettings
 

@@ -14,6 +14,7 @@ from typing import Annotated
 
 from fastapi import FastAPI, File, Form, UploadFile
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 
 from ..backends.detection import ROAD_CLASSES
 from ..config import LIMITS
@@ -71,8 +72,9 @@ def create_app(tasks: Tasks | None = None, api_key: str | None = None, max_body_
         from .. import api
 
         tasks = api.tasks()
-    app = FastAPI(title="Local AI model dashboard API", version="1", responses=ERRORS,
-                  description="The dashboard's tasks over HTTP. Errors are application/problem+json (RFC 9457).")
+    # FastAPIOffline: /docs and /redoc with Swagger UI's files served from the package, not a CDN
+    app = FastAPIOffline(title="Local AI model dashboard API", version="1", responses=ERRORS,
+                         description="The dashboard's tasks over HTTP. Errors are application/problem+json (RFC 9457).")
     problems.install(app)
 
     @app.get("/health", tags=["service"])

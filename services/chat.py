@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 from .config import LIMITS
 from .errors import InputError
-from .inputs import clean_text
+from .inputs.text import clean_text, drop_surrogates
 
 ROLES = ("system", "user", "assistant")
 FORMAT = "ai-dashboard-chat"
@@ -59,7 +59,7 @@ def message(role: str, content: object, index: int = 0, meta: dict | None = None
     if role == "assistant":
         if len(content) > LIMITS.max_text_chars:
             raise InputError(f"message {index + 1}: longer than {LIMITS.max_text_chars:,} characters")
-        return Message(role, content, dict(meta or {}))
+        return Message(role, drop_surrogates(content), dict(meta or {}))
     return Message(role, clean_text(content, f"message {index + 1}"), dict(meta or {}))
 
 

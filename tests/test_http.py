@@ -196,6 +196,16 @@ def test_bad_input_is_problem_json_with_the_cli_message(client):
     assert_problem(client.post("/v1/transcribe", files=upload(SAMPLES / "cat.jpg")), 422, "audio")
     assert_problem(client.post("/v1/track", files=upload(SAMPLES / "cat.jpg")), 422, "")
     assert_problem(client.get("/v1/nothing-here"), 404, "Not Found")
+    assert_problem(client.post("/v1/generate", json={"system": "a", "messages": [{"role": "system", "content": "b"},
+                                                                                  {"role": "user", "content": "hi"}]}),
+                   422, "system prompt once")
+    # odd unicode: lone surrogates (valid JSON escapes no codec can encode) are dropped, not a 500
+    odd = b'{"messages": [{"role": "assistant", "content": "\\ud800 ok"}, {"role": "user", "content": "hi \\udfff"}], ' \
+          b'"max_new_tokens": 2}'
+    assert client.post("/v1/generate", content=odd, headers={"content-type": "application/json"}).status_code == 200
+    reply = client.post("/v1/sentiment", content=b'{"texts": ["lovely \\udc00 food"]}',
+                        headers={"content-type": "application/json"})
+    assert reply.status_code == 200 and reply.json()[0]["text"] == "lovely  food"
     # the server is still fine
     assert client.post("/v1/sentiment", json={"texts": ["Lovely."]}).json()[0]["label"] == "POSITIVE"
 

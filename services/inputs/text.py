@@ -12,6 +12,14 @@ from ..errors import InputError
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\u2028\u2029\ufeff\ud800-\udfff]")
 
 
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def drop_surrogates(text: str) -> str:
+    """Lone surrogates (a JSON "\\ud800" escape) cannot be encoded to send to a model: drop them."""
+    return _SURROGATES.sub("", text)
+
+
 def clean_text(text: str | None, what: str = "text", max_chars: int | None = None) -> str:
     """Normalise (NFC), drop control characters, reject empty or over-long text.
 

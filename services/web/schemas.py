@@ -44,4 +44,6 @@ class GenerateRequest(BaseModel):
             raise ValueError("give exactly one of prompt or messages")
         if self.messages is not None and not self.chat:
             raise ValueError("messages need chat mode (chat: true)")
+        if self.system is not None and any(m.role == "system" for m in self.messages or []):
+            raise ValueError("give the system prompt once: as system or as a system message")
         return self

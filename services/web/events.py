@@ -6,6 +6,7 @@ blocking the event loop. If the client goes away, the work is told to stop."""
 from __future__ import annotations
 
 import json
+import logging
 import queue
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -17,6 +18,7 @@ from ..results import to_json
 from .problems import detail_for, problem_body, status_for
 
 _END = object()
+log = logging.getLogger("services.web")
 
 
 def event(name: str, data: object) -> str:
@@ -24,15 +26,31 @@ def event(name: str, data: object) -> str:
 
 
 def error_event(exc: BaseException) -> str:
+    if status_for(exc) == 500:
+        log.error("a streamed request failed", exc_info=exc)
     return event("error", problem_body(status_for(exc), detail_for(exc)))
 
 
-async def _drain(items: Iterator[str], on_close: Callable[[], None]) -> AsyncIterator[str]:
+async def drain(items: Iterator[str], stop: Callable[[], None], close: Callable[[], None]) -> AsyncIterator[str]:
+    """Pull ``items`` in worker threads. When the response ends early (client gone),
+    ``stop()`` is called at once, so the work winds down, and ``close()`` once the step
+    in flight has returned (a generator cannot be closed while it runs)."""
+    lock = threading.Lock()
+
+    def step():
+        with lock:
+            return next(items, _END)
+
+    def finish():
+        with lock:
+            close()
+
     try:
-        while (item := await anyio.to_thread.run_sync(next, items, _END)) is not _END:
+        while (item := await anyio.to_thread.run_sync(step, abandon_on_cancel=True)) is not _END:
             yield item
     finally:
-        on_close()
+        stop()
+        threading.Thread(target=finish, name="api-stream-close", daemon=True).start()
 
 
 def token_events(stream, stop: threading.Event) -> EventSourceResponse:
@@ -47,11 +65,7 @@ def token_events(stream, stop: threading.Event) -> EventSourceResponse:
         except Exception as exc:
             yield error_event(exc)
 
-    def close() -> None:
-        stop.set()
-        stream.close()
-
-    return EventSourceResponse(_drain(items(), close))
+    return EventSourceResponse(drain(items(), stop.set, stream.close))
 
 
 def progress_events(work: Callable[[Callable[[dict], None]], object], cancel: threading.Event) -> EventSourceResponse:
@@ -66,4 +80,4 @@ def progress_events(work: Callable[[Callable[[dict], None]], object], cancel: th
         updates.put(_END)
 
     threading.Thread(target=run, name="api-progress", daemon=True).start()
-    return EventSourceResponse(_drain(iter(updates.get, _END), cancel.set))
+    return EventSourceResponse(drain(iter(updates.get, _END), cancel.set, lambda: None))

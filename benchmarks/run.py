@@ -678,8 +678,9 @@ def bench_memory() -> str:
 
 
 def bench_http(requests: int = 32) -> str:
-    """HTTP overhead: the same request through the API (uvicorn on loopback, this process,
-    sharing the manager) against the in-process ``LocalTasks`` call, lone and 8 clients."""
+    """HTTP overhead: the same request through the API (uvicorn on loopback in this process, sharing
+    the manager) against the in-process ``LocalTasks`` call, lone and 8 clients; the HTTP clients run
+    as threads here and again from a separate process (``http_clients.py``), as real clients would."""
     import socket
 
     import httpx
@@ -713,31 +714,48 @@ def bench_http(requests: int = 32) -> str:
          lambda i: tasks.classify([("cat.jpg", cat)]),
          lambda i: client().post("/v1/classify", files=[("file", ("cat.jpg", cat))]).raise_for_status()),
     ]
-    rows = ["### HTTP API overhead (uvicorn on loopback, same process and manager as the in-process call)", "",
-            "| request | metric | in-process `LocalTasks` | HTTP `/v1/...` | HTTP / in-process | HTTP - in-process |",
-            "|---|---|---|---|---|---|"]
-    for title, model_id, inproc, http in workloads:
+    def other_process(kind: str, clients: int, per_client: int) -> dict:
+        """The same requests from a separate client process (no shared GIL with the server)."""
+        import json
+        import subprocess
+
+        out = subprocess.run([sys.executable, str(ROOT / "benchmarks/http_clients.py"), url, kind, str(clients),
+                              str(per_client)], capture_output=True, text=True, check=True, timeout=600)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    rows = ["### HTTP API overhead (uvicorn on loopback in the benchmark process, same manager as the in-process call)",
+            "", "| request | metric | in-process `LocalTasks` | HTTP, clients in this process | HTTP, clients in "
+            "another process | HTTP (this process) / in-process | HTTP (other process) / in-process |",
+            "|---|---|---|---|---|---|---|"]
+    for (title, model_id, inproc, http), kind in zip(workloads, ("sentiment", "classify")):
         mgr.get(model_id)
         for call in (inproc, http):
             for i in range(5):
                 call(i)
             throughput(call, 8, 2)
         results = {}
-        for name, call in (("in", inproc), ("http", http)):
-            lone = latencies(call, max(16, requests))
-            before = mgr.batch_sizes(model_id)
-            rps8, lat8 = throughput(call, 8, max(4, requests // 2))
+        for name, call in (("in", inproc), ("http", http), ("remote", None)):
+            if call is None:
+                lone = other_process(kind, 1, max(16, requests))
+                before = mgr.batch_sizes(model_id)
+                eight = other_process(kind, 8, max(4, requests // 2))
+                p50, rps8, p50_8 = lone["p50_ms"], eight["rps"], eight["p50_ms"]
+            else:
+                lone_s = latencies(call, max(16, requests))
+                before = mgr.batch_sizes(model_id)
+                rps8, lat8 = throughput(call, 8, max(4, requests // 2))
+                p50, p50_8 = statistics.median(lone_s) * 1000, statistics.median(lat8) * 1000
             after = mgr.batch_sizes(model_id)
             calls, items = after[0] - before[0], after[1] - before[1]
-            results[name] = {"p50": statistics.median(lone) * 1000, "p95": percentile(lone, 95) * 1000,
-                             "rps8": rps8, "p50_8": statistics.median(lat8) * 1000,
+            results[name] = {"p50": p50, "rps8": rps8, "p50_8": p50_8,
                              "batch": items / calls if calls else 1.0}
-        for label, key, fmt in (("lone request p50 (ms)", "p50", "{:.1f}"), ("lone request p95 (ms)", "p95", "{:.1f}"),
+        for label, key, fmt in (("lone request p50 (ms)", "p50", "{:.1f}"),
                                 ("8 clients: throughput (req/s)", "rps8", "{:.1f}"),
                                 ("8 clients: p50 latency (ms)", "p50_8", "{:.1f}"),
                                 ("8 clients: mean batch size", "batch", "{:.1f}")):
-            a, b = results["in"][key], results["http"][key]
-            rows.append(f"| {title} | {label} | {fmt.format(a)} | {fmt.format(b)} | {b / a:.2f}x | {b - a:+.1f} |")
+            a, b, c = (results[n][key] for n in ("in", "http", "remote"))
+            rows.append(f"| {title} | {label} | {fmt.format(a)} | {fmt.format(b)} | {fmt.format(c)} | "
+                        f"{b / a:.2f}x | {c / a:.2f}x |")
     server.should_exit = True
     return "\n".join(rows) + "\n"
 

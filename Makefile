@@ -11,7 +11,16 @@ CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: setup run serve api test test-fast browser clips bench clean
 
-setup: $(STAMP)
+GPU ?= 0
+GPU_STAMP := $(VENV)/.installed-gpu
+setup: $(STAMP) $(if $(filter 1,$(GPU)),$(GPU_STAMP))
+
+# GPU=1: the GPU extras (requirements-gpu.txt); onnxruntime-gpu replaces the CPU onnxruntime (both own the
+# same files, so both go first; its dependencies are the CPU package's, already installed)
+$(GPU_STAMP): requirements-gpu.txt $(STAMP)
+	$(PIP) uninstall -y -q onnxruntime onnxruntime-gpu
+	$(PIP) install --quiet --no-deps --force-reinstall -r requirements-gpu.txt
+	touch $(GPU_STAMP)
 
 $(STAMP): requirements.txt requirements-bundled.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)

@@ -49,7 +49,7 @@ for status in backend.status():
     ok, reason = availability(status.id)
     rows.append({
         "model": status.id, "task": status.task, "loaded": status.loaded, "device": status.device,
-        "precision": status.precision, "MB": status.memory_mb, "load s": status.load_seconds,
+        "why this device": status.device_note, "precision": status.precision, "MB": status.memory_mb, "load s": status.load_seconds,
         "calls": status.calls, "items": status.items, "items per call": status.mean_batch,
         "p50 ms": status.p50_ms, "p95 ms": status.p95_ms, "evictions": status.evictions,
         "available": ok, "reason / last error": status.last_error or reason,

@@ -28,6 +28,22 @@ def pick_device(override: str | None = None) -> str:
     return "cpu"
 
 
+def why_cpu() -> str:
+    """Why ``pick_device`` chose the CPU, in words for the System page ("" when it did not)."""
+    import torch
+
+    if pick_device() != "cpu":
+        return ""
+    wanted = os.environ.get("MODEL_DEVICE", "").strip().lower()
+    if wanted == "cpu":
+        return "MODEL_DEVICE=cpu"
+    if wanted:
+        return f"MODEL_DEVICE={wanted} was asked for, but torch sees no such device"
+    if torch.version.cuda is None:
+        return "this torch build has no CUDA"
+    return "no GPU found (torch.cuda.is_available() is False)"
+
+
 def _mps_available(torch) -> bool:
     backend = getattr(torch.backends, "mps", None)
     return bool(backend and backend.is_available())

@@ -65,6 +65,7 @@ class ModelStatus:
     evictions: int
     last_error: str
     precision: str = ""  # float32 / bfloat16 / float16 where the backend says
+    device_note: str = ""  # why it runs where it runs, when that is not the GPU one might expect
 
     @property
     def mean_batch(self) -> float:
@@ -344,9 +345,18 @@ class ModelManager:
                     evictions=stats.evictions,
                     last_error=stats.last_error,
                     precision=str(getattr(entry.model, "dtype", "")).replace("torch.", "") if entry else "",
+                    device_note=self._device_note(entry.model) if entry else "",
                 )
             )
         return out
+
+    def _device_note(self, model: Any) -> str:
+        note = getattr(model, "device_note", "")
+        if not note and model.device == "cpu" and self.device == "cpu":
+            from .devices import why_cpu
+
+            note = why_cpu()
+        return note
 
     def availability(self):
         """``{model_id: Availability}`` for the whole catalog."""

@@ -180,3 +180,41 @@ def test_an_unavailable_model_is_refused_before_loading_with_the_reason():
     with pytest.raises(ModelUnavailable, match="unreachable"):
         mgr.get("m0")
     assert "unreachable" in mgr.status()[0].last_error
+
+
+def test_the_status_says_why_a_model_runs_on_the_cpu(monkeypatch):
+    from services.devices import why_cpu
+
+    mgr, _ = make_manager([10, 10])
+    mgr.get("m0")
+    status = {s.id: s for s in mgr.status()}
+    assert status["m0"].device == "cpu" and status["m0"].device_note == why_cpu() != ""
+    assert status["m1"].device_note == ""  # not loaded: nothing to explain
+    monkeypatch.setenv("MODEL_DEVICE", "cpu")
+    assert why_cpu() == "MODEL_DEVICE=cpu"
+
+
+@pytest.mark.slow
+def test_nanodet_asked_for_cuda_without_the_gpu_onnxruntime_says_so():
+    """On a GPU machine with the CPU onnxruntime, NanoDet runs on the CPU and the System page
+    says why (here no provider is CUDA either, so the same path runs)."""
+    import onnxruntime
+
+    from services.backends.detection import load_nanodet
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("onnxruntime-gpu is installed here")
+    model = load_nanodet(Catalog.load().get("nanodet-g"), "cuda")
+    assert model.device == "cpu" and "onnxruntime-gpu" in model.device_note and "GPU=1" in model.device_note
+
+
+def test_make_setup_gpu_installs_the_gpu_extras_and_plain_setup_does_not():
+    import subprocess
+
+    from .conftest import ROOT
+
+    gpu = subprocess.run(["make", "-n", "-B", "setup", "GPU=1"], cwd=ROOT, capture_output=True, text=True).stdout
+    plain = subprocess.run(["make", "-n", "-B", "setup"], cwd=ROOT, capture_output=True, text=True).stdout
+    assert "requirements-gpu.txt" in gpu and "uninstall -y -q onnxruntime onnxruntime-gpu" in gpu
+    assert "requirements-gpu.txt" not in plain
+    assert "onnxruntime-gpu==" in (ROOT / "requirements-gpu.txt").read_text()

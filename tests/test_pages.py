@@ -39,6 +39,9 @@ def test_system_page_shows_the_catalog():
     at.button[0].click().run()  # Load the selected (default image) model
     no_exceptions(at)
     assert any("is loaded" in s.value for s in at.success)
+    frame = at.run().dataframe[0].value
+    row = frame[frame["model"] == "efficientnet-lite0"].iloc[0]
+    assert row["loaded"] and (row["device"] != "cpu" or row["why this device"])  # on CPU, it says why
 
 
 def test_image_page_classifies_a_sample_cat():

@@ -49,6 +49,10 @@ class NanoDet(StagedModel):
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(str(path), options, providers=providers)
         self.device = "cuda" if providers[0].startswith("CUDA") else "cpu"
+        # why a GPU machine still runs it on the CPU (shown on the System page)
+        self.device_note = "" if self.device == device or not device.startswith("cuda") else (
+            "onnxruntime has no CUDAExecutionProvider (the CPU package is installed; "
+            "`make run GPU=1` installs onnxruntime-gpu)")
         self.input_name = self.session.get_inputs()[0].name
         self._bytes = path.stat().st_size
         self._outputs = self._order_outputs()

@@ -283,5 +283,7 @@ def load_gguf_chat(spec, device: str):
         from .generation import load_causal_lm_from_gguf
 
         log.info("%s: the installed llama.cpp build has no GPU; using transformers on %s", spec.id, device)
-        return load_causal_lm_from_gguf(path, device)
+        model = load_causal_lm_from_gguf(path, device)
+        model.device_note = "the installed llama.cpp build is CPU-only: transformers runs the dequantized GGUF weights"
+        return model
     return LlamaCppChat(path, spec.name)

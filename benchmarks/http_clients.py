@@ -9,13 +9,15 @@ from __future__ import annotations
 import json
 import statistics
 import sys
-import threading
-import time
 from pathlib import Path
 
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.timing import throughput  # noqa: E402
+
 REVIEWS = [line.split("\t")[2] for line in (ROOT / "tests/data/reviews.tsv").read_text().splitlines()[1:]]
 CAT = (ROOT / "assets/samples/cat.jpg").read_bytes()
 
@@ -29,29 +31,14 @@ def send(client: httpx.Client, kind: str, i: int) -> None:
 
 def main() -> None:
     url, kind, clients, per_client = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-    latencies: list[float] = []
-    lock = threading.Lock()
-    barrier = threading.Barrier(clients + 1)
-
-    def worker(c: int) -> None:
-        with httpx.Client(base_url=url, timeout=120) as client:
-            send(client, kind, 0)  # connect before the clock starts
-            barrier.wait()
-            for i in range(per_client):
-                started = time.perf_counter()
-                send(client, kind, c * per_client + i)
-                with lock:
-                    latencies.append(time.perf_counter() - started)
-
-    threads = [threading.Thread(target=worker, args=(c,)) for c in range(clients)]
-    for t in threads:
-        t.start()
-    barrier.wait()
-    started = time.perf_counter()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - started
-    print(json.dumps({"rps": clients * per_client / elapsed, "p50_ms": statistics.median(latencies) * 1000}))
+    connections = [httpx.Client(base_url=url, timeout=120) for _ in range(clients)]
+    for client in connections:  # connect before the clock starts
+        send(client, kind, 0)
+    # request i comes from client i // per_client: one keep-alive connection per client thread
+    rate, latencies = throughput(lambda i: send(connections[i // per_client], kind, i), clients, per_client)
+    for client in connections:
+        client.close()
+    print(json.dumps({"rps": rate, "p50_ms": statistics.median(latencies) * 1000}))
 
 
 if __name__ == "__main__":

@@ -152,6 +152,9 @@ class LocalTasks(Tasks):
         self.manager.get(model_id)
         return model_id
 
+    def is_loaded(self, model_id: str) -> bool:
+        return self.manager.is_loaded(model_id)
+
     def unload(self, model_id: str) -> bool:
         self.catalog.get(model_id)  # an unknown id is an error, not "was not loaded"
         return self.manager.unload(model_id)

@@ -240,6 +240,11 @@ class RayTasks(Tasks):
         with _unwrap_errors():
             return _task_handle(task, model).options(method_name="load").remote(model).result()
 
+    def is_loaded(self, model_id: str) -> bool:
+        """One call: the status of the deployment of the model's task."""
+        task = self.catalog.get(model_id).task
+        return any(s.id == model_id and s.loaded for s in _method(task, "status"))
+
     def unload(self, model_id: str) -> bool:
         return _method(self.catalog.get(model_id).task, "unload", model_id)
 

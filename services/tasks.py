@@ -144,6 +144,10 @@ class Tasks(ABC):
         """Make sure the model is loaded where it will run; returns its catalog id."""
 
     @abstractmethod
+    def is_loaded(self, model_id: str) -> bool:
+        """Whether the model is loaded where it runs (a page skips its loading spinner then)."""
+
+    @abstractmethod
     def unload(self, model_id: str) -> bool:
         """Unload once idle; False if it was not loaded."""
 

@@ -68,7 +68,7 @@ def ensure_loaded(spec: ModelSpec) -> bool:
         st.error(f"{spec.name} is unavailable: {reason}")
         return False
     backend = tasks()
-    if spec.id in backend.summary().loaded:
+    if backend.is_loaded(spec.id):
         return True
     with st.spinner(f"Loading {spec.name}... (the first load may convert weights; later loads are quick)"):
         with friendly_errors("Loading"):

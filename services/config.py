@@ -32,6 +32,9 @@ class Limits:
     max_new_tokens: int
     max_video_seconds: float
     max_video_side: int
+    # A transcription may take at most base + factor x the audio's length (then it stops with what it has)
+    transcribe_budget_base_s: float
+    transcribe_budget_factor: float
 
     @classmethod
     def from_env(cls) -> "Limits":
@@ -44,7 +47,13 @@ class Limits:
             max_new_tokens=_env_int("MAX_NEW_TOKENS", 512),
             max_video_seconds=_env_float("MAX_VIDEO_SECONDS", 600.0),
             max_video_side=_env_int("MAX_VIDEO_SIDE", 1920),
+            transcribe_budget_base_s=_env_float("TRANSCRIBE_BUDGET_BASE_S", 20.0),
+            transcribe_budget_factor=_env_float("TRANSCRIBE_BUDGET_FACTOR", 1.5),
         )
+
+    def transcribe_budget(self, audio_seconds: float) -> float:
+        """Seconds one transcription of ``audio_seconds`` may run: a runaway decode stops here."""
+        return self.transcribe_budget_base_s + self.transcribe_budget_factor * audio_seconds
 
 
 LIMITS = Limits.from_env()

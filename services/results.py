@@ -106,6 +106,12 @@ class Segment(_JsonMixin):
 
 
 @dataclass(frozen=True)
+class LanguageGuess(_JsonMixin):
+    language: str  # ISO 639-1 code, as Whisper names it
+    probability: float
+
+
+@dataclass(frozen=True)
 class Transcript(_JsonMixin):
     text: str
     language: str
@@ -113,6 +119,14 @@ class Transcript(_JsonMixin):
     duration: float = 0.0
     seconds: float = 0.0  # processing time
     file: str = ""
+    task: str = "transcribe"  # or "translate" (to English)
+    # Whisper's language detection, best first (empty when the language was given or the model is English-only)
+    language_probabilities: list[LanguageGuess] = field(default_factory=list)
+    complete: bool = True  # False: stopped early; the segments cover the audio up to ``covered``
+    stopped: str = ""  # "", "budget" (the time budget ran out) or "cancelled"
+    covered: float = 0.0  # seconds of audio the segments account for
+    budget_seconds: float = 0.0  # the most this request was allowed to take
+    notes: list[str] = field(default_factory=list)  # what a user should know (unsure language, stopped early)
 
     @property
     def real_time_factor(self) -> float:
@@ -124,10 +138,17 @@ class Transcript(_JsonMixin):
             "file": self.file,
             "text": self.text,
             "language": self.language,
+            "task": self.task,
+            "language_probabilities": [g.to_dict() for g in self.language_probabilities],
             "segments": [s.to_dict() for s in self.segments],
             "duration": self.duration,
             "seconds": self.seconds,
             "real_time_factor": self.real_time_factor,
+            "complete": self.complete,
+            "stopped": self.stopped,
+            "covered": self.covered,
+            "budget_seconds": self.budget_seconds,
+            "notes": list(self.notes),
         }
 
 

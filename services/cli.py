@@ -1,7 +1,8 @@
 """``python -m services ...``: the same service layer from a terminal.
 
 Prints readable text, or JSON with ``--json``. Bad input or an unavailable
-model exits with status 2 and one line on stderr; never a traceback.
+model exits with status 2 and one line on stderr; never a traceback. A transcription
+stopped by its time budget prints what it has and exits with status 3.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from .results import to_json
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILURE = 1
+EXIT_INCOMPLETE = 3  # a transcription stopped by its time budget: partial output, a note on stderr
 
 
 def _common(default) -> argparse.ArgumentParser:
@@ -66,7 +68,12 @@ def _parser() -> argparse.ArgumentParser:
     p = command("transcribe", "speech to text (several files: one model load)")
     p.add_argument("audio", nargs="+")
     p.add_argument("--model")
-    p.add_argument("--language")
+    p.add_argument("--language", help="the spoken language (e.g. en); detected when absent")
+    p.add_argument("--languages", help="comma-separated codes the detection may choose from, e.g. en,de")
+    p.add_argument("--task", choices=["transcribe", "translate"], default="transcribe",
+                   help="translate: Whisper's own translation to English (multilingual models)")
+    p.add_argument("--budget", type=float, metavar="SECONDS",
+                   help="stop after this long with what is done (default: 20 s + 1.5 x the audio's length)")
     p.add_argument("--words", action="store_true", help="word timestamps")
     p.add_argument("--output", help="write the JSON here")
 
@@ -184,7 +191,12 @@ def _transcribe(args) -> tuple[object, int]:
     results, failed = [], 0
     for i, path in enumerate(args.audio, 1):
         try:
-            results.append(api.transcribe(path, args.model, args.language, args.words, name=Path(path).name))
+            transcript = api.transcribe(path, args.model, args.language, args.words, name=Path(path).name,
+                                        task=args.task, languages=(args.languages or "").split(","),
+                                        budget_seconds=args.budget)
+            for note in transcript.notes:
+                print(f"note: {Path(path).name}: {note}", file=sys.stderr)
+            results.append(transcript)
         except InputError as exc:
             if len(args.audio) == 1:
                 raise
@@ -313,4 +325,12 @@ def main(argv: list[str] | None = None) -> int:
     if failed:
         print(f"error: {failed} file(s) could not be used (see above)", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if _incomplete(result):
+        return EXIT_INCOMPLETE
     return 0
+
+
+def _incomplete(result) -> bool:
+    """A transcription stopped by its time budget: the output is partial (the notes said why)."""
+    items = result if isinstance(result, list) else [result]
+    return any(getattr(item, "complete", True) is False for item in items)

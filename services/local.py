@@ -111,12 +111,13 @@ class LocalTasks(Tasks):
         return outer
 
     def transcribe(self, audio, model=None, language=None, word_timestamps=False, progress=None,
-                   name="audio") -> Transcript:
+                   name="audio", task="transcribe", languages=(), budget_seconds=None, cancel=None) -> Transcript:
         model_id = self.model_for("speech", model)
         samples = decode_audio(audio, name)
         with self.manager.use(model_id) as whisper_model:
             result = whisper_model.transcribe(samples, language=language or None, word_timestamps=word_timestamps,
-                                              progress=progress)
+                                              progress=progress, task=task, languages=tuple(languages or ()),
+                                              budget_seconds=budget_seconds, cancel=cancel)
         return dataclasses.replace(result, file=name)
 
     def detect(self, images, model=None, threshold=0.35, classes=None, tiling: Tiling | None = None):

@@ -214,11 +214,14 @@ class RayTasks(Tasks):
         kwargs = {"messages": as_messages(messages), "settings": settings or generation_settings(), "model": model}
         return _remote_text_stream("chat_stream", kwargs, stop)
 
-    def transcribe(self, audio, model=None, language=None, word_timestamps=False, progress=None, name="audio"):
+    def transcribe(self, audio, model=None, language=None, word_timestamps=False, progress=None, name="audio",
+                   task="transcribe", languages=(), budget_seconds=None, cancel=None):
+        """``cancel`` stays on this side (an Event does not travel): the replica's time budget bounds the work."""
         from services.inputs.files import read_bytes
 
         data = audio if isinstance(audio, (bytes, bytearray)) else read_bytes(audio, name)
-        kwargs = {"audio": data, "model": model, "language": language, "word_timestamps": word_timestamps, "name": name}
+        kwargs = {"audio": data, "model": model, "language": language, "word_timestamps": word_timestamps, "name": name,
+                  "task": task, "languages": tuple(languages or ()), "budget_seconds": budget_seconds}
         result = None
         for item in _stream("speech", "transcribe", kwargs):
             if isinstance(item, tuple) and item and item[0] == "progress":

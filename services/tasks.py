@@ -123,8 +123,12 @@ class Tasks(ABC):
     @abstractmethod
     def transcribe(self, audio: bytes | str | Path, model: str | None = None, language: str | None = None,
                    word_timestamps: bool = False, progress: TranscribeProgress | None = None,
-                   name: str = "audio") -> Transcript:
-        """Speech to text; ``progress(done_s, total_s, segments)`` is called as windows finish."""
+                   name: str = "audio", task: str = "transcribe", languages: Sequence[str] = (),
+                   budget_seconds: float | None = None, cancel: threading.Event | None = None) -> Transcript:
+        """Speech to text (``task="translate"``: to English); ``progress(done_s, total_s, segments)`` is
+        called as pieces finish and about once a second between. ``languages`` restricts language
+        detection; past ``budget_seconds`` (default: ``LIMITS.transcribe_budget``) or on ``cancel`` the
+        transcript so far comes back with ``complete=False``."""
 
     @abstractmethod
     def detect(self, images: Sequence[NamedImage | str | Path], model: str | None = None, threshold: float = 0.35,

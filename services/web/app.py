@@ -10,7 +10,7 @@ manager's micro-batches.
 from __future__ import annotations
 
 import threading
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import FastAPI, File, Form, UploadFile
 from fastapi.responses import JSONResponse
@@ -135,17 +135,26 @@ def create_app(tasks: Tasks | None = None, api_key: str | None = None, max_body_
     @app.post("/v1/transcribe", response_model=Transcript, responses=EVENTS, tags=["tasks"])
     def transcribe(file: Annotated[UploadFile, File(description="one audio or video file")], model: Model = None,
                    language: Annotated[str | None, Form(max_length=32, description="e.g. en; detected when absent")] = None,
+                   languages: Annotated[str | None, Form(max_length=200, description=(
+                       "comma-separated codes the detection may choose from, e.g. en,de"))] = None,
+                   task: Annotated[Literal["transcribe", "translate"], Form(
+                       description="translate: Whisper's own translation to English (multilingual models)")] = "transcribe",
                    words: Annotated[bool, Form(description="word timestamps")] = False,
+                   budget_seconds: Annotated[float | None, Form(gt=0, le=86_400, description=(
+                       "stop after this long with what is done (default: 20 s + 1.5 x the audio's length)"))] = None,
                    stream: Annotated[bool, Form(description="`progress` events, then `done`")] = False):
-        """Speech to text with timestamps (Whisper)."""
+        """Speech to text (or to English) with timestamps (Whisper); the result says whether it is complete."""
         name, data = _read(file)
+        cancel = threading.Event()  # set when a streaming client leaves
 
         def work(report=None):
             progress = (lambda done, total, segments: report(
                 {"done_s": round(done, 2), "total_s": round(total, 2), "segments": len(segments)})) if report else None
-            return tasks.transcribe(data, model, language or None, words, progress=progress, name=name)
+            return tasks.transcribe(data, model, language or None, words, progress=progress, name=name, task=task,
+                                    languages=(languages or "").split(","), budget_seconds=budget_seconds,
+                                    cancel=cancel)
 
-        return progress_events(work, threading.Event()) if stream else _json(work())
+        return progress_events(work, cancel) if stream else _json(work())
 
     @app.post("/v1/sentiment", response_model=list[Sentiment], tags=["tasks"])
     def sentiment(body: TextsRequest):

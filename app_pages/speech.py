@@ -1,25 +1,42 @@
-"""Speech transcription with Whisper: upload or record, timestamps, TXT/SRT/VTT."""
+"""Speech transcription (or translation to English) with Whisper: upload or record, timestamps,
+TXT/SRT/VTT; bounded in time, cancellable, partial results kept."""
 
 import hashlib
 
 import streamlit as st
 
 from services import api
-from services.subtitles import to_srt, to_txt, to_vtt
+from services.config import LIMITS
 from ui.common import ensure_loaded, friendly_errors, limits_caption, model_picker
+from ui.speech import cancelled_partial, live_progress, show_result
 
 LANGUAGES = {"Auto-detect": None, "English": "en", "German": "de", "French": "fr", "Spanish": "es",
-             "Italian": "it", "Dutch": "nl", "Portuguese": "pt", "Polish": "pl", "Japanese": "ja", "Chinese": "zh"}
+             "Italian": "it", "Dutch": "nl", "Portuguese": "pt", "Polish": "pl", "Latin": "la", "Japanese": "ja",
+             "Chinese": "zh"}
+TASKS = {"Transcribe": "transcribe", "Translate to English": "translate"}
 
 st.title("Speech transcription")
-st.caption("Whisper, running locally. " + limits_caption("audio", "upload"))
+st.caption("Whisper, running locally. " + limits_caption("audio", "upload")
+           + f" A run stops after {LIMITS.transcribe_budget_base_s:.0f} s + "
+           f"{LIMITS.transcribe_budget_factor:g}x the audio's length, with what it has.")
 
 with st.sidebar:
     st.markdown("**Transcription settings**")
     spec = model_picker("speech", key="asr_model")
-    language_name = st.selectbox("Language", list(LANGUAGES), key="asr_lang",
-                                 help="English-only models (.en) always transcribe English.")
+    english_only = spec.option("whisper_name", "").endswith(".en")
+    task_name = st.radio("Task", list(TASKS), key="asr_task", horizontal=True, disabled=english_only,
+                         help="Translate uses Whisper's own translation into English.")
+    if english_only:
+        st.caption(f"{spec.name} is English-only: it cannot translate or hear other languages. "
+                   "Pick Whisper base for those.")
+    language_name = st.selectbox("Language", list(LANGUAGES), key="asr_lang", disabled=english_only)
+    expected = st.multiselect("Expected languages (for auto-detect)", [n for n in LANGUAGES if LANGUAGES[n]],
+                              key="asr_expected", disabled=english_only or LANGUAGES[language_name] is not None,
+                              help="Detection then only chooses among these: noisy English is not taken for Latin.")
     words = st.toggle("Word timestamps", value=False, key="asr_words")
+task = "transcribe" if english_only else TASKS[task_name]
+language = "en" if english_only else LANGUAGES[language_name]
+candidates = [] if english_only or language else [LANGUAGES[n] for n in expected]
 
 upload_tab, mic_tab = st.tabs(["Upload", "Microphone"])
 with upload_tab:
@@ -37,39 +54,22 @@ data = source.getvalue()
 name = getattr(source, "name", "recording.wav") or "recording.wav"
 st.audio(data)
 # The transcript is kept per (audio, model, options), so widget changes do not lose it.
-request = (hashlib.sha256(data).hexdigest(), spec.id, language_name, words)
+request = (hashlib.sha256(data).hexdigest(), spec.id, task, language, tuple(candidates), words)
+partial = cancelled_partial(request)  # a Cancel click reran the page mid-transcription
+if partial is not None:
+    st.session_state.asr_result = (request, partial)
 if st.button("Transcribe", type="primary", key="asr_go") and ensure_loaded(spec):
     with friendly_errors("Transcription"):
-        bar = st.progress(0.0, "Decoding audio...")
-        live = st.empty()
-
-        def progress(done: float, total: float, segments) -> None:
-            bar.progress(min(1.0, done / total) if total else 1.0, f"Transcribed {done:.0f} s of {total:.0f} s")
-            live.markdown("\n\n".join(f"`{s.start:6.1f}s` {s.text}" for s in segments[-8:]))
-
-        st.session_state.asr_result = (request, api.transcribe(
-            data, model=spec.id, language=LANGUAGES[language_name], word_timestamps=words, progress=progress, name=name,
-        ))
-        bar.empty()
-        live.empty()
+        st.button("Cancel", key="asr_cancel", icon=":material/cancel:", help="Stop; what is transcribed is kept.")
+        bar, live, progress = live_progress(request)
+        transcript = api.transcribe(data, model=spec.id, language=language, word_timestamps=words, progress=progress,
+                                    name=name, task=task, languages=candidates)
+        st.session_state.pop("asr_partial", None)
+        st.session_state.asr_result = (request, transcript)
+        st.rerun()  # show the result without the run's progress bar and Cancel button
+    st.session_state.pop("asr_partial", None)  # reached only when the run failed: nothing was cancelled
 
 saved = st.session_state.get("asr_result")
 if saved is None or saved[0] != request:
     st.stop()
-transcript = saved[1]
-rtf = transcript.seconds / transcript.duration if transcript.duration else 0
-st.success(f"Language: **{transcript.language}** · {transcript.duration:.1f} s of audio in "
-           f"{transcript.seconds:.1f} s (real-time factor {rtf:.2f})")
-st.markdown("### Transcript")
-st.write(transcript.text or "(no speech found)")
-st.markdown("### Segments")
-st.dataframe([{"start": s.start, "end": s.end, "text": s.text} for s in transcript.segments], hide_index=True,
-             width="stretch")
-if words:
-    with st.expander("Words"):
-        st.dataframe([w.to_dict() for s in transcript.segments for w in s.words], hide_index=True)
-stem = name.rsplit(".", 1)[0]
-c1, c2, c3 = st.columns(3)
-c1.download_button("TXT", to_txt(transcript), f"{stem}.txt", "text/plain")
-c2.download_button("SRT", to_srt(transcript), f"{stem}.srt", "application/x-subrip")
-c3.download_button("VTT", to_vtt(transcript), f"{stem}.vtt", "text/vtt")
+show_result(saved[1], name, words)

@@ -18,6 +18,7 @@ LOADERS = {
     "hf_causal_lm": "generation:load_causal_lm",
     "llamacpp": "llamacpp:load_gguf_chat",
     "whisper": "transcription:load_whisper",
+    "faster_whisper": "faster_whisper_engine:load_faster_whisper",
     "nanodet_onnx": "detection:load_nanodet",
     "torchvision_detector": "detection:load_torchvision_detector",
 }

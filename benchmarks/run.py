@@ -740,6 +740,9 @@ def main() -> None:
             print(bench_chat(), flush=True)
         elif task == "speech":
             print(bench_speech(), flush=True)
+            from benchmarks.speech_speed import bench_speech_speed
+
+            print(bench_speech_speed(), flush=True)
         elif task == "video":
             print(bench_video(), flush=True)
         elif task == "memory":

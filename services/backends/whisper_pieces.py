@@ -33,10 +33,13 @@ class Piece:
 
 
 def frame_loudness(audio: np.ndarray) -> np.ndarray:
-    """RMS per 20 ms frame."""
+    """RMS per 20 ms frame, a minute at a time (a float64 copy of 30 minutes would be 230 MB)."""
     hop = int(FRAME_S * SAMPLE_RATE)
-    usable = audio[: audio.size // hop * hop].reshape(-1, hop)
-    return np.sqrt(np.mean(np.square(usable, dtype=np.float64), axis=1)) if usable.size else np.zeros(0)
+    frames = audio[: audio.size // hop * hop].reshape(-1, hop)
+    step = int(60 / FRAME_S)
+    parts = [np.sqrt(np.mean(np.square(frames[i:i + step], dtype=np.float32), axis=1))
+             for i in range(0, len(frames), step)]
+    return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
 
 def cut_pieces(audio: np.ndarray) -> list[Piece]:

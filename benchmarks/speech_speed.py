@@ -38,6 +38,41 @@ def _service(int8_head: bool, batch: int) -> Engine:
     return lambda audio: model.transcribe(audio, language="en", batch=batch, budget_seconds=3600).text
 
 
+class _DynamicInt8Linear(torch.nn.Module):
+    """FBGEMM dynamic int8 (weights per channel, activations per call): what
+    ``torch.ao.quantization.quantize_dynamic`` builds, without its deprecated front end."""
+
+    def __init__(self, linear: torch.nn.Linear) -> None:
+        super().__init__()
+        weight = linear.weight.detach().float()
+        scales = (weight.abs().amax(dim=1) / 127).clamp(min=1e-8)
+        quantized = torch.quantize_per_channel(weight, scales, torch.zeros(len(scales), dtype=torch.long), 0,
+                                               torch.qint8)
+        bias = None if linear.bias is None else linear.bias.detach().float()
+        self.packed = torch.ops.quantized.linear_prepack(quantized, bias)
+
+    def forward(self, x):
+        flat = torch.ops.quantized.linear_dynamic(x.reshape(-1, x.shape[-1]).float(), self.packed, True)
+        return flat.reshape(*x.shape[:-1], -1)
+
+
+def _dynamic_int8_everywhere(module: torch.nn.Module) -> None:
+    for name, child in module.named_children():
+        if isinstance(child, torch.nn.Linear):
+            setattr(module, name, _DynamicInt8Linear(child))
+        else:
+            _dynamic_int8_everywhere(child)
+
+
+def _service_dynamic_int8() -> Engine:
+    """The service default with every Linear of encoder and decoder in dynamic int8 as well."""
+    from services.backends import transcription
+
+    model = transcription.load_whisper(Catalog.load().get("whisper-tiny.en"), "cpu")
+    _dynamic_int8_everywhere(model.model)
+    return lambda audio: model.transcribe(audio, language="en", budget_seconds=3600).text
+
+
 def _openai_whisper_defaults() -> Engine:
     import whisper
 
@@ -71,6 +106,7 @@ ENGINES: dict[str, Callable[[], Engine]] = {
     "service: pieces at pauses, float32, one at a time": lambda: _service(False, 1),
     "service: + int8 output head, one at a time": lambda: _service(True, 1),
     "**service default: + int8 head, 8 pieces batched**": lambda: _service(True, 8),
+    "default + dynamic int8 on every Linear (FBGEMM; not kept)": _service_dynamic_int8,
 }
 
 
@@ -126,8 +162,23 @@ def bench_speech_speed() -> str:
                     f"{rtf_long / baseline[1]:.2f}x |")
         print(rows[-1], file=sys.stderr, flush=True)  # a long run shows its rows as they come
         del engine
-    rows += ["", _bfloat16_row(jfk), "", _long_memory(items)]
+    rows += ["", _interleaved_jfk(jfk), "", _bfloat16_row(jfk), "", _long_memory(items)]
     return "\n".join(rows) + "\n"
+
+
+def _interleaved_jfk(jfk: np.ndarray, rounds: int = 15) -> str:
+    """jfk alone is one window, and the two engines are close on it: alternate them, so that the
+    machine's drift hits both, and compare medians."""
+    import statistics
+
+    baseline, service = _faster_whisper(5), _service(True, 8)
+    times: dict[str, list[float]] = {"baseline": [], "service": []}
+    for _ in range(rounds):
+        for name, engine in (("baseline", baseline), ("service", service)):
+            times[name].append(_timed(engine, jfk)[0])
+    base, ours = statistics.median(times["baseline"]), statistics.median(times["service"])
+    return (f"jfk interleaved, median of {rounds} each: faster-whisper int8 beam 5 RTF {base / 11:.3f}, service "
+            f"default {ours / 11:.3f}, ratio **{ours / base:.2f}x**.")
 
 
 def _bfloat16_row(jfk: np.ndarray) -> str:

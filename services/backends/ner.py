@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from ..catalog import ModelSpec, resolve_path
+from ..errors import ModelUnavailable
 from ..inputs.text import split_sentences
 from ..results import Entity, EntityResult
+from .gguf_files import sha256_of
+from .ner_confidence import EntityCalibrator, beam_marginals
 
 CHUNK_CHARS = 5000  # long texts are processed in sentence-aligned pieces, never cut
 
@@ -12,15 +15,18 @@ CHUNK_CHARS = 5000  # long texts are processed in sentence-aligned pieces, never
 class SpacyNER:
     """A spaCy pipeline; entities carry character offsets into the original text.
 
-    spaCy's transition-based NER has no per-entity probability, so ``score`` is 1.0.
+    With a calibrator beside the pipeline (the bundled CoNLL model) each entity's ``score`` is
+    a calibrated probability (see ``ner_confidence``); without one it is None: an uncalibrated
+    number, or spaCy's constant 1.0, would tell the user nothing.
     """
 
     device = "cpu"
     dtype = "float32"
 
-    def __init__(self, nlp, size_bytes: int) -> None:
+    def __init__(self, nlp, size_bytes: int, calibrator: EntityCalibrator | None = None) -> None:
         self.nlp = nlp
         self._bytes = size_bytes
+        self.calibrator = calibrator
 
     def memory_bytes(self) -> int:
         return self._bytes
@@ -29,13 +35,25 @@ class SpacyNER:
         """All texts' pieces go through one ``nlp.pipe`` call, so a batch shares the network."""
         pieces = [(index, start, end) for index, text in enumerate(texts) for start, end in _chunks(text)]
         found: list[list[Entity]] = [[] for _ in texts]
-        docs = self.nlp.pipe(texts[index][start:end] for index, start, end in pieces)
-        for (index, start, _end), doc in zip(pieces, docs):
+        docs = list(self.nlp.pipe(texts[index][start:end] for index, start, end in pieces))
+        for (index, start, _end), doc, scores in zip(pieces, docs, self._scores(docs)):
             found[index].extend(
-                Entity(text=ent.text, label=ent.label_, start=start + ent.start_char, end=start + ent.end_char, score=1.0)
-                for ent in doc.ents
+                Entity(text=ent.text, label=ent.label_, start=start + ent.start_char, end=start + ent.end_char, score=score)
+                for ent, score in zip(doc.ents, scores)
             )
         return [EntityResult(text=text, entities=entities) for text, entities in zip(texts, found)]
+
+    def _scores(self, docs) -> list[list[float | None]]:
+        """Calibrated probabilities of each doc's entities (None each without a calibrator).
+        The beam runs on fresh copies: the same tokens, with no entities preset."""
+        if self.calibrator is None:
+            return [[None] * len(doc.ents) for doc in docs]
+        marginals = beam_marginals(self.nlp.get_pipe("ner"), [self.nlp.make_doc(doc.text) for doc in docs])
+        return [
+            [round(self.calibrator.probability(ent.text, ent.label_, beam.get((ent.start, ent.end, ent.label_), 0.0),
+                                               len(ent)), 4) for ent in doc.ents]
+            for doc, beam in zip(docs, marginals)
+        ]
 
 
 def _chunks(text: str) -> list[tuple[int, int]]:
@@ -54,11 +72,28 @@ def load_spacy_ner(spec: ModelSpec, device: str) -> SpacyNER:
 
     path = resolve_path(spec)
     nlp = spacy.load(path, exclude=["lemmatizer"])
+    if spec.option("extra_path"):
+        attach_vectors(nlp, spec)
     for name in list(nlp.pipe_names):
         if not _needed_for_entities(name, nlp.get_pipe(name)):
             nlp.disable_pipe(name)
     size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-    return SpacyNER(nlp, size)
+    return SpacyNER(nlp, size, EntityCalibrator.load(path))
+
+
+VECTOR_FILES = ("vectors", "key2row")
+
+
+def attach_vectors(nlp, spec: ModelSpec) -> None:
+    """Static word vectors kept in another package (the bundled CoNLL model was trained over
+    en_core_web_md's; the repository holds the network, not the 32 MB table). The package
+    is a third party's re-upload, so each file must match the sha256 pinned in the catalog."""
+    folder = resolve_path(spec, "extra_path", "extra_package")
+    for name in VECTOR_FILES:
+        pinned = spec.option(f"{name}_sha256", "").lower()
+        if sha256_of(folder / name) != pinned:
+            raise ModelUnavailable(f"word vectors file {folder / name} does not match its pinned sha256")
+    nlp.vocab.vectors.from_disk(folder)
 
 
 def _needed_for_entities(name: str, component) -> bool:

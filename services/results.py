@@ -38,8 +38,9 @@ class Classification(_JsonMixin):
 @dataclass(frozen=True)
 class Sentiment(_JsonMixin):
     text: str
-    label: str  # "POSITIVE" | "NEGATIVE"
+    label: str  # "NEGATIVE" | "NEUTRAL" | "POSITIVE" (a two-class model has no NEUTRAL)
     score: float  # probability of ``label``
+    scores: dict[str, float] = field(default_factory=dict)  # every class's probability, in the model's order
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class Entity(_JsonMixin):
     label: str
     start: int  # character offset into the original text
     end: int
-    score: float
+    score: float | None  # calibrated probability that the entity is right; None where the model has none
 
 
 @dataclass(frozen=True)

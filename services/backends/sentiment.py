@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 
 import torch
@@ -11,6 +12,7 @@ from ..results import Sentiment
 from .common import TorchModel, inference_dtype
 
 LABELS = ("NEGATIVE", "POSITIVE")
+LABELS_3 = ("NEGATIVE", "NEUTRAL", "POSITIVE")
 MAX_TOKENS = 256
 
 
@@ -28,11 +30,56 @@ class MiniLMSentimentModel(torch.nn.Module):
         self.encoder = encoder
         self.head = torch.nn.Linear(dim, len(LABELS))
         self.register_buffer("temperature", torch.ones(()))
+        self.neutral: NeutralDetector | None = None
+
+    def pooled(self, input_ids, attention_mask) -> torch.Tensor:
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return mean_pool(hidden.float(), attention_mask)  # sum in float32 even when the encoder runs in bf16
 
     def forward(self, input_ids, attention_mask, token_type_ids=None) -> torch.Tensor:
+        return self.head(self.pooled(input_ids, attention_mask).to(self.head.weight.dtype)) / self.temperature
+
+
+class NeutralDetector(torch.nn.Module):
+    """P(a sentence has no polarity), the NEUTRAL class's second head.
+
+    It reads the *original* all-MiniLM-L6-v2 sentence vector (the layers the SST-2 fine-tuning
+    left alone are shared with the polarity encoder, the two it changed are kept as shipped):
+    the fine-tuned vector is about polarity, and a head on it calls short factual sentences
+    positive. Trained on SST-5 (neutral vs the rest) plus news sentences as neutral
+    (``tools/train_sentiment.py --three-way``), with a fitted temperature; then damped by
+    how much sentiment vocabulary VADER's lexicon finds (``neutral x (1 - |compound|)``), so a
+    plain description full of praise or blame stays polar."""
+
+    def __init__(self, encoder: torch.nn.Module, dim: int) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.head = torch.nn.Linear(dim, 1)
+        self.register_buffer("temperature", torch.ones(()))
+
+    def forward(self, input_ids, attention_mask) -> torch.Tensor:
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        pooled = mean_pool(hidden.float(), attention_mask)  # sum in float32 even when the encoder runs in bf16
-        return self.head(pooled.to(self.head.weight.dtype)) / self.temperature
+        pooled = mean_pool(hidden.float(), attention_mask).to(self.head.weight.dtype)
+        return torch.sigmoid(self.head(pooled).squeeze(-1).float() / self.temperature)
+
+
+def lexicon_strength(texts: list[str]) -> torch.Tensor:
+    """|VADER compound| per text: 0 with no sentiment words, near 1 with strong ones."""
+    analyzer = _vader()
+    return torch.tensor([abs(analyzer.polarity_scores(t)["compound"]) for t in texts])
+
+
+@functools.cache
+def _vader():
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    return SentimentIntensityAnalyzer()
+
+
+def three_way(polarity: torch.Tensor, neutral: torch.Tensor, strength: torch.Tensor) -> torch.Tensor:
+    """[negative, neutral, positive] from two-way polarity probabilities and P(neutral)."""
+    gated = neutral * (1 - strength.clamp(max=1))
+    return torch.stack([(1 - gated) * polarity[:, 0], gated, (1 - gated) * polarity[:, 1]], dim=1)
 
 
 class TextClassifier(TorchModel):
@@ -56,11 +103,15 @@ class TextClassifier(TorchModel):
             enc = self.tokenizer(chunk, padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
             enc = {k: v.to(self.device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
             logits = self.module(**enc)
-            logits = getattr(logits, "logits", logits).float()
-            probs = torch.softmax(logits, dim=-1).cpu()
+            probs = torch.softmax(getattr(logits, "logits", logits).float(), dim=-1)
+            neutral = getattr(self.module, "neutral", None)
+            if neutral is not None:
+                probs = three_way(probs, neutral(**enc), lexicon_strength(chunk).to(probs.device))
+            probs = probs.cpu()
             for text, row in zip(chunk, probs):
                 index = int(row.argmax())
-                out.append(Sentiment(text=text, label=self.labels[index], score=round(float(row[index]), 6)))
+                scores = {label: round(float(p), 6) for label, p in zip(self.labels, row)}
+                out.append(Sentiment(text=text, label=self.labels[index], score=scores[self.labels[index]], scores=scores))
         return out
 
 
@@ -76,6 +127,8 @@ def build_minilm_sentiment(encoder_dir, head_path=None) -> tuple[MiniLMSentiment
     model = MiniLMSentimentModel(encoder, encoder.config.hidden_size)
     if head_path is not None:
         state = load_file(str(head_path))
+        if "neutral.head.weight" in state:
+            model.neutral = NeutralDetector(_as_shipped(encoder, encoder_dir, state), encoder.config.hidden_size)
         own = model.state_dict()
         unknown = [k for k in state if k not in own]
         if unknown:
@@ -87,11 +140,25 @@ def build_minilm_sentiment(encoder_dir, head_path=None) -> tuple[MiniLMSentiment
     return model, tokenizer
 
 
+def _as_shipped(encoder: torch.nn.Module, encoder_dir, state: dict) -> torch.nn.Module:
+    """The encoder as the package ships it, sharing every module the fine-tuning left alone
+    (only the layers the head file replaces, ``encoder.encoder.layer.N.*``, are separate)."""
+    from transformers import AutoModel
+
+    shipped = AutoModel.from_pretrained(str(encoder_dir))
+    tuned = {int(k.split(".")[3]) for k in state if k.startswith("encoder.encoder.layer.")}
+    shipped.embeddings = encoder.embeddings
+    for index in range(len(shipped.encoder.layer)):
+        if index not in tuned:
+            shipped.encoder.layer[index] = encoder.encoder.layer[index]
+    return shipped
+
+
 def load_minilm_head(spec: ModelSpec, device: str) -> TextClassifier:
     encoder_dir = resolve_path(spec)
     head = PROJECT_ROOT / spec.option("head")
     model, tokenizer = build_minilm_sentiment(encoder_dir, head)
-    return TextClassifier(model, tokenizer, device, list(LABELS))
+    return TextClassifier(model, tokenizer, device, list(LABELS if model.neutral is None else LABELS_3))
 
 
 def load_hf_text_classifier(spec: ModelSpec, device: str) -> TextClassifier:

@@ -8,6 +8,7 @@ from services import api
 from services.inputs import clean_text, split_sentences
 from ui.common import ensure_loaded, friendly_errors, limits_caption, model_picker
 from ui.highlight import entity_html, legend_html
+from ui.sentiment import CONFIDENCE_COLUMNS, label_markdown, sentence_share_chart, sentiment_rows
 
 st.title("Text analysis")
 st.caption("Sentiment and named entities. " + limits_caption("text", "upload"))
@@ -41,11 +42,9 @@ if lines_file is not None:
         if ensure_loaded(sentiment_spec):
             with st.spinner(f"Scoring {len(lines)} lines..."):
                 scored = api.sentiment(lines, model=sentiment_spec.id)
-            table = pd.DataFrame([{"text": s.text, "label": s.label, "confidence": s.score} for s in scored])
-            st.dataframe(table, hide_index=True, width="stretch",
-                         column_config={"confidence": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1)})
-            counts = table["label"].value_counts()
-            st.caption(" · ".join(f"{label}: {n}" for label, n in counts.items()))
+            table = sentiment_rows(scored, "text")
+            st.dataframe(table, hide_index=True, width="stretch", column_config=CONFIDENCE_COLUMNS)
+            sentence_share_chart(scored, "lines")
             st.download_button("Download CSV", table.to_csv(index=False), "sentiment.csv", "text/csv")
     st.stop()
 
@@ -57,18 +56,15 @@ with friendly_errors("Text analysis"):
     st.subheader("Sentiment")
     if ensure_loaded(sentiment_spec):
         overall = api.sentiment(cleaned, model=sentiment_spec.id)[0]
-        colour = "green" if overall.label == "POSITIVE" else "red"
-        st.markdown(f"**:{colour}[{overall.label}]** ({overall.score:.1%} confident)")
+        st.markdown(label_markdown(overall))
         st.progress(overall.score)
         spans = split_sentences(cleaned)
         if per_sentence and len(spans) > 1:
             sentences = [cleaned[s:e] for s, e in spans]
             scored = api.sentiment(sentences, model=sentiment_spec.id)
-            st.dataframe(
-                pd.DataFrame([{"sentence": s.text, "label": s.label, "confidence": s.score} for s in scored]),
-                hide_index=True, width="stretch",
-                column_config={"confidence": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1)},
-            )
+            sentence_share_chart(scored, "sentences")
+            st.dataframe(sentiment_rows(scored, "sentence"), hide_index=True, width="stretch",
+                         column_config=CONFIDENCE_COLUMNS)
 
     st.subheader("Named entities")
     if ensure_loaded(ner_spec):
@@ -76,6 +72,11 @@ with friendly_errors("Text analysis"):
         st.markdown(legend_html(sorted({e.label for e in found.entities})), unsafe_allow_html=True)
         st.markdown(entity_html(found.text, found.entities), unsafe_allow_html=True)
         if found.entities:
-            st.dataframe(pd.DataFrame([e.to_dict() for e in found.entities]), hide_index=True, width="stretch")
+            st.dataframe(pd.DataFrame([e.to_dict() for e in found.entities]), hide_index=True, width="stretch",
+                         column_config={"score": st.column_config.ProgressColumn(
+                             "confidence", format="percent", min_value=0, max_value=1,
+                             help="Calibrated probability that the span and its type are right")})
+            if all(e.score is None for e in found.entities):
+                st.caption("This model gives no calibrated confidence for its entities, so none is shown.")
         else:
             st.caption("No entities found.")

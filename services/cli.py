@@ -47,7 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--output", help="write the results here (JSON; CSV when FILE ends in .csv)")
 
-    for name, text in (("sentiment", "POSITIVE/NEGATIVE"), ("ner", "named entities")):
+    for name, text in (("sentiment", "NEGATIVE/NEUTRAL/POSITIVE with every class's probability"),
+                       ("ner", "named entities with calibrated confidences")):
         p = command(name, text)
         p.add_argument("text", nargs="?")
         p.add_argument("--file", help="one text per line")
@@ -245,10 +246,12 @@ def _print_text(command: str, result: object) -> None:
             print(f"{item['file']}: {best}")
     elif command == "sentiment":
         for item in data:
-            print(f"{item['label']:<8} {item['score']:.1%}  {item['text']}")
+            others = "  ".join(f"{label[:3].lower()} {p:.0%}" for label, p in item["scores"].items())
+            print(f"{item['label']:<8} {item['score']:.1%}  ({others})  {item['text']}")
     elif command == "ner":
         for item in data:
-            spans = "; ".join(f"{e['text']} [{e['label']}]" for e in item["entities"]) or "(no entities)"
+            spans = "; ".join(f"{e['text']} [{e['label']}" + ("" if e["score"] is None else f" {e['score']:.0%}") + "]"
+                              for e in item["entities"]) or "(no entities)"
             print(spans)
     elif command == "generate":
         for item in data if isinstance(data, list) else [data]:

@@ -45,19 +45,20 @@ def test_classification_of_a_batch_matches_one_by_one(manager):
 def test_sentiment_on_review_sentences_meets_the_bar(manager):
     with open(DATA / "reviews.tsv", encoding="utf-8") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
+    rows = [r for r in rows if r["domain"] in ("product", "restaurant", "movie")]  # the first 120; all 200: test_text_analysis
     results = LocalTasks(manager).sentiment([r["text"] for r in rows])
     by_domain = {}
     for row, result in zip(rows, results):
-        correct = (result.label == "POSITIVE") == (row["label"] == "1")
+        correct = result.label == ("POSITIVE" if row["label"] == "1" else "NEGATIVE")  # NEUTRAL counts as wrong
         by_domain.setdefault(row["domain"], []).append(correct)
     accuracy = {d: sum(v) / len(v) for d, v in by_domain.items()}
-    assert all(a >= 0.88 for a in accuracy.values()), accuracy
+    assert all(a >= 0.85 for a in accuracy.values()), accuracy
 
 
 def test_sentiment_scores_are_probabilities(manager):
     strong, weak = LocalTasks(manager).sentiment(["An absolutely wonderful, joyful film.", "It was a film."])
     assert strong.label == "POSITIVE" and strong.score > 0.9
-    assert 0.5 <= weak.score < strong.score
+    assert weak.score < strong.score and weak.scores["POSITIVE"] < 0.6
 
 
 def test_entities_have_offsets_into_the_text(manager):

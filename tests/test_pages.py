@@ -77,6 +77,21 @@ def test_text_analysis_page_shows_sentiment_and_escaped_entities():
     assert "Paris" in html and "LOC" in html
 
 
+def test_text_analysis_page_shows_neutral_and_the_share_of_sentences():
+    at = page("app_pages/text_analysis.py").run()
+    at.text_area(key="ta_text").input(
+        "Angela Merkel met Emmanuel Macron in Paris. The pasta was wonderful. The service was slow and rude."
+    ).run()
+    no_exceptions(at)
+    frame = at.dataframe[0].value
+    assert list(frame["label"]) == ["NEUTRAL", "POSITIVE", "NEGATIVE"]
+    assert {"negative", "neutral", "positive"} <= set(frame.columns)
+    captions = " ".join(c.value for c in at.caption)
+    assert "negative: 1 of 3 (33%) · neutral: 1 of 3 (33%) · positive: 1 of 3 (33%)" in captions
+    entities = at.dataframe[1].value
+    assert entities["score"].between(0.05, 0.999).all()  # calibrated, never the old constant 1.0
+
+
 def test_text_analysis_page_refuses_empty_text():
     at = page("app_pages/text_analysis.py").run()
     at.text_area(key="ta_text").input("   ").run()

@@ -1,6 +1,6 @@
 """Benchmark the service layer against named baselines, in the same process.
 
-    .venv/bin/python benchmarks/run.py [--tasks image,sentiment,ner,detection,video,chat,generation,speech,memory,warmstart,http] [--requests 32]
+    .venv/bin/python benchmarks/run.py [--tasks image,sentiment,ner,detection,video,chat,generation,speech,text-cost,memory,warmstart,http] [--requests 32]
 
 For each task it prints a markdown table: cold load, warm p50/p95 latency of a
 lone request, throughput with 1 and 8 concurrent clients, and process peak RSS,
@@ -223,7 +223,11 @@ def bench_ner(requests):
 
         from services.catalog import resolve_path
 
-        nlp = spacy.load(resolve_path(fresh_manager().catalog.get("spacy-conll")))
+        from services.backends.ner import attach_vectors
+
+        spec = fresh_manager().catalog.get("spacy-conll")
+        nlp = spacy.load(resolve_path(spec))
+        attach_vectors(nlp, spec)
         return Serial(lambda i: nlp(NEWS).ents)
 
     return "Named entities (spaCy CoNLL model, one sentence per request)", service, baseline, "spacy nlp(text) per request"
@@ -743,6 +747,10 @@ def main() -> None:
             from benchmarks.speech_speed import bench_speech_speed
 
             print(bench_speech_speed(), flush=True)
+        elif task == "text-cost":
+            from benchmarks.text_cost import bench_text_cost
+
+            print(bench_text_cost(), flush=True)
         elif task == "video":
             print(bench_video(), flush=True)
         elif task == "memory":

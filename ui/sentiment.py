@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections import Counter
 
-import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -37,22 +36,12 @@ def sentiment_rows(results: list[Sentiment], text_column: str) -> pd.DataFrame:
 
 
 def sentence_share_chart(results: list[Sentiment], unit: str) -> None:
-    """A one-bar chart of how the document's sentences (or lines) split by label."""
+    """One stacked bar of how the document's sentences (or lines) split by label."""
     counts = Counter(r.label for r in results)
     total = sum(counts.values())
     labels = [label for label in ORDER if label in counts] + sorted(set(counts) - set(ORDER))
-    data = pd.DataFrame({"label": labels, "share": [counts[label] / total for label in labels],
-                         "count": [counts[label] for label in labels], "order": range(len(labels))})
-    chart = (
-        alt.Chart(data, height=70, title=f"Share of {total} {unit} by sentiment")
-        .mark_bar()
-        .encode(
-            x=alt.X("share:Q", stack="normalize", axis=alt.Axis(format="%", title=None)),
-            color=alt.Color("label:N", sort=labels, legend=alt.Legend(orient="bottom", title=None),
-                            scale=alt.Scale(domain=labels, range=[COLOURS.get(label, "#60a5fa") for label in labels])),
-            order="order:Q",
-            tooltip=["label", "count", alt.Tooltip("share:Q", format=".0%")],
-        )
-    )
-    st.altair_chart(chart, width="stretch")
+    st.markdown(f"**Share of {total} {unit} by sentiment**")
+    shares = pd.DataFrame({"document": [""], **{label.lower(): [counts[label] / total] for label in labels}})
+    st.bar_chart(shares, x="document", y=[label.lower() for label in labels], horizontal=True, stack="normalize",
+                 color=[COLOURS.get(label, "#60a5fa") for label in labels], height=130, x_label="", y_label="")
     st.caption(" · ".join(f"{label.lower()}: {counts[label]} of {total} ({counts[label] / total:.0%})" for label in labels))

@@ -36,29 +36,44 @@ class MiniLMSentimentModel(torch.nn.Module):
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         return mean_pool(hidden.float(), attention_mask)  # sum in float32 even when the encoder runs in bf16
 
+    def _polarity(self, hidden: torch.Tensor, attention_mask) -> torch.Tensor:
+        pooled = mean_pool(hidden.float(), attention_mask)
+        return self.head(pooled.to(self.head.weight.dtype)) / self.temperature
+
     def forward(self, input_ids, attention_mask, token_type_ids=None) -> torch.Tensor:
-        return self.head(self.pooled(input_ids, attention_mask).to(self.head.weight.dtype)) / self.temperature
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return self._polarity(hidden, attention_mask)
+
+    def forward_with_neutral(self, input_ids, attention_mask) -> tuple[torch.Tensor, torch.Tensor]:
+        """Polarity logits and P(neutral) from one pass through the shared lower layers."""
+        out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+        shared = out.hidden_states[self.neutral.first_layer]
+        return self._polarity(out.last_hidden_state, attention_mask), self.neutral(shared, attention_mask)
 
 
 class NeutralDetector(torch.nn.Module):
     """P(a sentence has no polarity), the NEUTRAL class's second head.
 
-    It reads the *original* all-MiniLM-L6-v2 sentence vector (the layers the SST-2 fine-tuning
-    left alone are shared with the polarity encoder, the two it changed are kept as shipped):
-    the fine-tuned vector is about polarity, and a head on it calls short factual sentences
-    positive. Trained on SST-5 (neutral vs the rest) plus news sentences as neutral
-    (``tools/train_sentiment.py --three-way``), with a fitted temperature; then damped by
-    how much sentiment vocabulary VADER's lexicon finds (``neutral x (1 - |compound|)``), so a
-    plain description full of praise or blame stays polar."""
+    It reads the *shipped* all-MiniLM-L6-v2 sentence vector: the layers the SST-2 fine-tuning
+    left alone are computed once for both heads; the ones it changed run again as shipped
+    (``layers``, from ``first_layer`` up). On the fine-tuned vector a head calls short factual
+    sentences positive. Trained on SST-5 (neutral vs the rest) plus news sentences as neutral
+    (``tools/train_sentiment.py --three-way``), with a fitted temperature; then damped by how
+    much sentiment vocabulary VADER's lexicon finds (``neutral x (1 - |compound|)``), so a plain
+    description full of praise or blame stays polar."""
 
-    def __init__(self, encoder: torch.nn.Module, dim: int) -> None:
+    def __init__(self, layers: torch.nn.ModuleList, first_layer: int, dim: int) -> None:
         super().__init__()
-        self.encoder = encoder
+        self.layers = layers
+        self.first_layer = first_layer
         self.head = torch.nn.Linear(dim, 1)
         self.register_buffer("temperature", torch.ones(()))
 
-    def forward(self, input_ids, attention_mask) -> torch.Tensor:
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        additive = (1.0 - attention_mask[:, None, None, :].to(hidden.dtype)) * torch.finfo(hidden.dtype).min
+        for layer in self.layers:
+            hidden = layer(hidden, attention_mask=additive)
+            hidden = hidden[0] if isinstance(hidden, tuple) else hidden
         pooled = mean_pool(hidden.float(), attention_mask).to(self.head.weight.dtype)
         return torch.sigmoid(self.head(pooled).squeeze(-1).float() / self.temperature)
 
@@ -102,11 +117,12 @@ class TextClassifier(TorchModel):
             chunk = texts[start : start + batch_size]
             enc = self.tokenizer(chunk, padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
             enc = {k: v.to(self.device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
-            logits = self.module(**enc)
-            probs = torch.softmax(getattr(logits, "logits", logits).float(), dim=-1)
-            neutral = getattr(self.module, "neutral", None)
-            if neutral is not None:
-                probs = three_way(probs, neutral(**enc), lexicon_strength(chunk).to(probs.device))
+            if getattr(self.module, "neutral", None) is not None:
+                logits, neutral = self.module.forward_with_neutral(**enc)
+                probs = three_way(torch.softmax(logits.float(), -1), neutral, lexicon_strength(chunk).to(neutral.device))
+            else:
+                logits = self.module(**enc)
+                probs = torch.softmax(getattr(logits, "logits", logits).float(), dim=-1)
             probs = probs.cpu()
             for text, row in zip(chunk, probs):
                 index = int(row.argmax())
@@ -128,7 +144,7 @@ def build_minilm_sentiment(encoder_dir, head_path=None) -> tuple[MiniLMSentiment
     if head_path is not None:
         state = load_file(str(head_path))
         if "neutral.head.weight" in state:
-            model.neutral = NeutralDetector(_as_shipped(encoder, encoder_dir, state), encoder.config.hidden_size)
+            model.neutral = NeutralDetector(*_shipped_top_layers(encoder_dir, state), encoder.config.hidden_size)
         own = model.state_dict()
         unknown = [k for k in state if k not in own]
         if unknown:
@@ -140,18 +156,17 @@ def build_minilm_sentiment(encoder_dir, head_path=None) -> tuple[MiniLMSentiment
     return model, tokenizer
 
 
-def _as_shipped(encoder: torch.nn.Module, encoder_dir, state: dict) -> torch.nn.Module:
-    """The encoder as the package ships it, sharing every module the fine-tuning left alone
-    (only the layers the head file replaces, ``encoder.encoder.layer.N.*``, are separate)."""
+def _shipped_top_layers(encoder_dir, state: dict) -> tuple[torch.nn.ModuleList, int]:
+    """The encoder layers the head file replaces (``encoder.encoder.layer.N.*``), as the package
+    ships them, and the index of the first; they must be the top ones."""
     from transformers import AutoModel
 
     shipped = AutoModel.from_pretrained(str(encoder_dir))
-    tuned = {int(k.split(".")[3]) for k in state if k.startswith("encoder.encoder.layer.")}
-    shipped.embeddings = encoder.embeddings
-    for index in range(len(shipped.encoder.layer)):
-        if index not in tuned:
-            shipped.encoder.layer[index] = encoder.encoder.layer[index]
-    return shipped
+    count = len(shipped.encoder.layer)
+    tuned = sorted({int(k.split(".")[3]) for k in state if k.startswith("encoder.encoder.layer.")})
+    if not tuned or tuned != list(range(tuned[0], count)):
+        raise ValueError(f"the neutral head needs the fine-tuned layers to be the top ones, got {tuned}")
+    return torch.nn.ModuleList(shipped.encoder.layer[tuned[0] :]), tuned[0]
 
 
 def load_minilm_head(spec: ModelSpec, device: str) -> TextClassifier:

@@ -17,6 +17,18 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[rank]
 
 
+def expected_calibration_error(confidence: list[float], correct: list[bool], bins: int = 10) -> float:
+    """Expected calibration error: over equal-width confidence bins (lo, hi], the share of items in
+    the bin times |accuracy - mean confidence| there; a confidence of exactly 0 counts in the first."""
+    total = 0.0
+    for lo in range(bins):
+        chosen = [(c, k) for c, k in zip(confidence, correct) if lo / bins < c <= (lo + 1) / bins or (lo == 0 and c == 0)]
+        if chosen:
+            accuracy = sum(k for _, k in chosen) / len(chosen)
+            total += len(chosen) / len(confidence) * abs(accuracy - sum(c for c, _ in chosen) / len(chosen))
+    return total
+
+
 @dataclass
 class ModelStats:
     """Mutable counters for one model, guarded by the manager's lock."""

@@ -11,11 +11,12 @@ import pytest
 from services.backends.ner_confidence import EntityCalibrator
 from services.catalog import PROJECT_ROOT
 from services.local import LocalTasks
+from services.stats import expected_calibration_error
 
 from .conftest import DATA
 
 sys.path.insert(0, str(PROJECT_ROOT / "tools"))
-from train_ner import evaluate, expected_calibration_error, read_documents, spans_of, split_held_out  # noqa: E402
+from train_ner import evaluate, read_documents, spans_of, split_held_out  # noqa: E402
 
 CONLL = PROJECT_ROOT.parent / "shared" / "data" / "conll2003"
 
@@ -116,3 +117,10 @@ def test_sentiment_scores_cover_three_classes_and_sum_to_one(manager):
         assert list(result.scores) == ["NEGATIVE", "NEUTRAL", "POSITIVE"]
         assert abs(sum(result.scores.values()) - 1) < 1e-3
         assert result.score == result.scores[result.label] == max(result.scores.values())
+
+
+def test_expected_calibration_error_of_known_cases():
+    assert expected_calibration_error([0.75] * 4, [True, True, True, False]) == 0
+    assert abs(expected_calibration_error([0.95] * 10, [True] * 5 + [False] * 5) - 0.45) < 1e-9
+    # two bins, each half the items: |1.0 - 0.85| and |0.0 - 0.15|
+    assert abs(expected_calibration_error([0.85, 0.85, 0.15, 0.15], [True, True, False, False]) - 0.15) < 1e-9

@@ -22,15 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from services import api  # noqa: E402
-
-
-def ece(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
-    total = 0.0
-    for lo in range(bins):
-        mask = (confidence > lo / bins) & (confidence <= (lo + 1) / bins)
-        if mask.any():
-            total += mask.mean() * abs(correct[mask].mean() - confidence[mask].mean())
-    return float(total)
+from services.stats import expected_calibration_error  # noqa: E402
 
 
 def main() -> None:
@@ -65,7 +57,7 @@ def main() -> None:
         confidence = np.array([o.score for o in out])
         print(f"SST-2 dev: {len(dev)} sentences, accuracy {correct.mean():.4f} (NEUTRAL counted wrong;"
               f" {sum(o.label == 'NEUTRAL' for o in out)} NEUTRAL), polarity {polarity.mean():.4f},"
-              f" ECE {ece(confidence, correct):.4f}")
+              f" ECE {expected_calibration_error(confidence.tolist(), correct.tolist()):.4f}")
 
 
 if __name__ == "__main__":

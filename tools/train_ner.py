@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from services.catalog import Catalog, resolve_path  # noqa: E402
+from services.stats import expected_calibration_error  # noqa: E402
 
 OUT = ROOT / "assets/models/ner-conll"
 TYPES = ("PER", "LOC", "ORG", "MISC")
@@ -137,15 +138,6 @@ def entity_rows(nlp, sentences):
             rows.append((ent.text, ent.label_, beam.get((ent.start, ent.end, ent.label_), 0.0), len(ent),
                          (ent.start_char, ent.end_char, ent.label_) in set(gold)))
     return rows
-
-
-def expected_calibration_error(confidence, correct, bins: int = 10) -> float:
-    total, n = 0.0, len(confidence)
-    for lo in range(bins):
-        chosen = [(c, k) for c, k in zip(confidence, correct) if lo / bins < c <= (lo + 1) / bins or (lo == 0 and c == 0)]
-        if chosen:
-            total += len(chosen) / n * abs(sum(k for _, k in chosen) / len(chosen) - sum(c for c, _ in chosen) / len(chosen))
-    return total
 
 
 def fit_calibrator(nlp, train, dev, held_out):

@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from services.backends.sentiment import build_minilm_sentiment  # noqa: E402
 from services.catalog import Catalog, resolve_path  # noqa: E402
+from services.stats import expected_calibration_error  # noqa: E402
 
 OUT = ROOT / "assets/models/sentiment/minilm-sst2-head.safetensors"
 
@@ -59,13 +60,9 @@ def logits_of(model, tokenizer, rows, size=256):
 
 
 def ece(probs: torch.Tensor, labels: torch.Tensor, bins: int = 10) -> float:
+    """Expected calibration error of the top class."""
     conf, pred = probs.max(1)
-    total = 0.0
-    for lo in range(bins):
-        mask = (conf > lo / bins) & (conf <= (lo + 1) / bins)
-        if mask.any():
-            total += mask.float().mean() * abs((pred[mask] == labels[mask]).float().mean() - conf[mask].mean())
-    return float(total)
+    return expected_calibration_error(conf.tolist(), (pred == labels).tolist(), bins)
 
 
 def read_sst5(path: Path) -> list[tuple[str, int]]:

@@ -20,7 +20,8 @@ CONFIDENCE_COLUMNS = {
 
 
 def label_markdown(result: Sentiment) -> str:
-    """"**NEUTRAL** (71.0% confident) · negative 9% · neutral 71% · positive 20%"."""
+    """The label in its colour, its probability, then every class's, e.g.
+    **NEUTRAL** (71.0% confident) · negative 9% · neutral 71% · positive 20%."""
     colour = _MARKDOWN_COLOURS.get(result.label, "blue")
     others = " · ".join(f"{label.lower()} {p:.0%}" for label, p in result.scores.items())
     return f"**:{colour}[{result.label}]** ({result.score:.1%} confident)" + (f" · {others}" if others else "")

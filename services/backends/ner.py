@@ -77,7 +77,7 @@ def load_spacy_ner(spec: ModelSpec, device: str) -> SpacyNER:
     for name in list(nlp.pipe_names):
         if not _needed_for_entities(name, nlp.get_pipe(name)):
             nlp.disable_pipe(name)
-    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) + nlp.vocab.vectors.data.nbytes
     return SpacyNER(nlp, size, EntityCalibrator.load(path))
 
 

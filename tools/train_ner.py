@@ -123,21 +123,26 @@ def evaluate(predict, sentences) -> dict[str, dict[str, float]]:
     return report
 
 
+def span_predictor(nlp):
+    """``evaluate``'s predict: each text's (start char, end char, label) entities."""
+    def predict(texts):
+        return [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in nlp.pipe(texts, batch_size=256)]
+
+    return predict
+
+
 def entity_rows(nlp, sentences):
     """(text, label, beam marginal, tokens, correct) for every entity the model finds."""
-    from services.backends.ner_confidence import beam_marginals
+    from services.backends.ner_confidence import entity_marginals
 
     texts, golds = zip(*(spans_of(w, t) for w, t in sentences))
     docs = list(nlp.pipe(texts, batch_size=256))
-    marginals = []
-    for start in range(0, len(docs), 256):
-        marginals += beam_marginals(nlp.get_pipe("ner"), [nlp.make_doc(d.text) for d in docs[start : start + 256]])
-    rows = []
-    for doc, gold, beam in zip(docs, golds, marginals):
-        for ent in doc.ents:
-            rows.append((ent.text, ent.label_, beam.get((ent.start, ent.end, ent.label_), 0.0), len(ent),
-                         (ent.start_char, ent.end_char, ent.label_) in set(gold)))
-    return rows
+    marginals = [m for start in range(0, len(docs), 256) for m in entity_marginals(nlp, docs[start : start + 256])]
+    return [
+        (ent.text, ent.label_, marginal, len(ent), (ent.start_char, ent.end_char, ent.label_) in set(gold))
+        for doc, gold, doc_marginals in zip(docs, golds, marginals)
+        for ent, marginal in zip(doc.ents, doc_marginals)
+    ]
 
 
 def fit_calibrator(nlp, train, dev, held_out):
@@ -207,10 +212,7 @@ def calibrate_only(args) -> None:
     train, held_out = split_held_out(read_documents(args.data / "train.txt"))
     dev = read_conll(args.data / "dev.txt")
     nlp = load_pipeline(args.out)
-
-    def predict(texts):
-        return [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in nlp.pipe(texts, batch_size=256)]
-
+    predict = span_predictor(nlp)
     calibrator, report = fit_calibrator(nlp, train, dev, held_out)
     (args.out / CALIBRATION_FILE).write_text(json.dumps(calibrator.to_json()) + "\n")
     scores_path = args.out / "scores.json"
@@ -270,9 +272,7 @@ def main() -> None:
     optimizer = nlp.resume_training()
     optimizer.learn_rate = args.learn_rate
 
-    def predict(texts):
-        return [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in nlp.pipe(texts, batch_size=256)]
-
+    predict = span_predictor(nlp)
     started = time.time()
     best, best_f1, best_epoch = None, -1.0, -1
     for epoch in range(args.max_epochs):

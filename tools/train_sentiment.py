@@ -50,13 +50,24 @@ def batches(rows, size, shuffle, seed=0):
 
 
 @torch.no_grad()
-def logits_of(model, tokenizer, rows, size=256):
+def encode(model, tokenizer, texts: list[str], pooled: bool = False, size: int = 128) -> torch.Tensor:
+    """The model's logits (or, with ``pooled``, its sentence vectors) for ``texts``, in batches."""
     model.eval()
+    call = model.pooled if pooled else model
     out = []
-    for chunk in batches(rows, size, False):
-        enc = tokenizer([t for t, _ in chunk], padding=True, truncation=True, max_length=128, return_tensors="pt")
-        out.append(model(enc["input_ids"], enc["attention_mask"]))
+    for start in range(0, len(texts), size):
+        enc = tokenizer(texts[start : start + size], padding=True, truncation=True, max_length=128, return_tensors="pt")
+        out.append(call(enc["input_ids"], enc["attention_mask"]))
     return torch.cat(out)
+
+
+def logits_of(model, tokenizer, rows):
+    """The model's logits for (text, label) rows."""
+    return encode(model, tokenizer, [t for t, _ in rows], size=256)
+
+
+def pooled_of(model, tokenizer, texts) -> torch.Tensor:
+    return encode(model, tokenizer, texts, pooled=True)
 
 
 def ece(probs: torch.Tensor, labels: torch.Tensor, bins: int = 10) -> float:
@@ -79,16 +90,6 @@ def detokenize(text: str) -> str:
     text = text.replace("`` ", '"').replace(" ''", '"').replace("-LRB- ", "(").replace(" -RRB-", ")")
     text = re.sub(r" (n't|'s|'re|'ve|'ll|'d|'m)\b", r"\1", text)
     return re.sub(r" ([.,;:!?%)])", r"\1", text)
-
-
-@torch.no_grad()
-def pooled_of(model, tokenizer, texts, size=128) -> torch.Tensor:
-    model.eval()
-    out = []
-    for start in range(0, len(texts), size):
-        enc = tokenizer(texts[start : start + size], padding=True, truncation=True, max_length=128, return_tensors="pt")
-        out.append(model.pooled(enc["input_ids"], enc["attention_mask"]))
-    return torch.cat(out)
 
 
 def macro_f1(pred: torch.Tensor, gold: torch.Tensor, classes: int) -> float:
@@ -132,7 +133,7 @@ def train_three_way(args) -> None:
     texts = {name: [detokenize(t) for t, _ in rows] for name, rows in (("train", train), ("calib", calib), ("dev", dev))}
     x = {name: pooled_of(shipped, tokenizer, t) for name, t in texts.items()}
     x_news = pooled_of(shipped, tokenizer, news)
-    polarity = {name: torch.softmax(logits_of(tuned, tokenizer, [(t, 0) for t in texts[name]]), 1) for name in ("calib", "dev")}
+    polarity = {name: torch.softmax(encode(tuned, tokenizer, texts[name]), 1) for name in ("calib", "dev")}
     strength = {name: lexicon_strength(texts[name]) for name in ("calib", "dev")}
     y = {name: torch.tensor([label for _, label in rows]) for name, rows in (("train", train), ("calib", calib), ("dev", dev))}
     print(f"encoded {len(train)} + {len(calib)} + {len(dev)} SST-5 sentences and {len(news)} news sentences"

@@ -7,7 +7,7 @@ from ..errors import ModelUnavailable
 from ..inputs.text import split_sentences
 from ..results import Entity, EntityResult
 from .gguf_files import sha256_of
-from .ner_confidence import EntityCalibrator, beam_marginals
+from .ner_confidence import EntityCalibrator, entity_marginals
 
 CHUNK_CHARS = 5000  # long texts are processed in sentence-aligned pieces, never cut
 
@@ -44,15 +44,13 @@ class SpacyNER:
         return [EntityResult(text=text, entities=entities) for text, entities in zip(texts, found)]
 
     def _scores(self, docs) -> list[list[float | None]]:
-        """Calibrated probabilities of each doc's entities (None each without a calibrator).
-        The beam runs on fresh copies: the same tokens, with no entities preset."""
+        """Calibrated probabilities of each doc's entities (None each without a calibrator)."""
         if self.calibrator is None:
             return [[None] * len(doc.ents) for doc in docs]
-        marginals = beam_marginals(self.nlp.get_pipe("ner"), [self.nlp.make_doc(doc.text) for doc in docs])
         return [
-            [round(self.calibrator.probability(ent.text, ent.label_, beam.get((ent.start, ent.end, ent.label_), 0.0),
-                                               len(ent)), 4) for ent in doc.ents]
-            for doc, beam in zip(docs, marginals)
+            [round(self.calibrator.probability(ent.text, ent.label_, marginal, len(ent)), 4)
+             for ent, marginal in zip(doc.ents, marginals)]
+            for doc, marginals in zip(docs, entity_marginals(self.nlp, docs))
         ]
 
 

@@ -30,6 +30,13 @@ def beam_marginals(ner, docs) -> list[dict[Span, float]]:
     return [dict(scores) for scores in ner.scored_ents(beams)]
 
 
+def entity_marginals(nlp, docs) -> list[list[float]]:
+    """The beam marginal of each entity the greedy parse put in ``docs`` (0 where the beam
+    never holds it). The beam runs on fresh copies: the same tokens, no entities preset."""
+    beams = beam_marginals(nlp.get_pipe("ner"), [nlp.make_doc(doc.text) for doc in docs])
+    return [[beam.get((e.start, e.end, e.label_), 0.0) for e in doc.ents] for doc, beam in zip(docs, beams)]
+
+
 @dataclass(frozen=True)
 class EntityCalibrator:
     """Logistic regression over ``features``; ``known`` holds "LABEL\\ttext" seen in training."""

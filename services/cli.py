@@ -46,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--model")
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--output", help="write the results here (JSON; CSV when FILE ends in .csv)")
+    p.add_argument("--explain", action="store_true",
+                   help="also a Grad-CAM heatmap of the top class per image (PNG; its path in the JSON)")
+    p.add_argument("--explain-dir", default="explanations", help="where --explain writes the PNGs")
 
     for name, text in (("sentiment", "NEGATIVE/NEUTRAL/POSITIVE with every class's probability"),
                        ("ner", "named entities with calibrated confidences")):
@@ -53,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("text", nargs="?")
         p.add_argument("--file", help="one text per line")
         p.add_argument("--model")
+        if name == "sentiment":
+            p.add_argument("--explain", action="store_true",
+                           help="also each word's push towards POSITIVE/NEGATIVE (integrated gradients)")
 
     p = command("generate", "answer a prompt (chat) or continue it (--plain)")
     p.add_argument("prompt", nargs="?")
@@ -153,10 +159,16 @@ def run(args) -> tuple[object, int]:
     if args.command == "models":
         return api.models(), 0
     if args.command == "classify":
-        return _in_chunks(args.images, lambda chunk: api.classify(chunk, args.model, args.top_k), "classified",
-                          args.verbose)
+        results, failed = _in_chunks(args.images, lambda chunk: api.classify(chunk, args.model, args.top_k),
+                                     "classified", args.verbose)
+        return (_explain_images(args, results) if args.explain else results), failed
     if args.command == "sentiment":
-        return api.sentiment(_texts(args), args.model), 0
+        texts = _texts(args)
+        results = api.sentiment(texts, args.model)
+        if args.explain:
+            return [{**r.to_dict(), "explanation": api.explain_sentiment(t, args.model).to_dict()}
+                    for t, r in zip(texts, results)], 0
+        return results, 0
     if args.command == "ner":
         return api.entities(_texts(args), args.model), 0
     if args.command == "generate":
@@ -183,6 +195,24 @@ def run(args) -> tuple[object, int]:
     if args.command == "track":
         return _track(args), 0
     raise AssertionError(args.command)
+
+
+def _explain_images(args, results) -> list[dict]:
+    """Each classification with the heatmap of its top class, drawn to ``--explain-dir``."""
+    from . import api
+    from .drawing import draw_heatmap
+
+    folder = Path(args.explain_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {Path(p).name: p for p in args.images}
+    rows = []
+    for result in results:
+        explanation = api.explain_image(paths[result.file], args.model, result.predictions[0].index)
+        png = folder / f"{Path(result.file).stem}.heatmap.png"
+        draw_heatmap(Path(paths[result.file]).read_bytes(), explanation).save(png)
+        details = {k: v for k, v in explanation.to_dict().items() if k not in ("file", "heatmap")}
+        rows.append({**result.to_dict(), "explanation": {**details, "heatmap_png": str(png)}})
+    return rows
 
 
 def _transcribe(args) -> tuple[object, int]:
@@ -244,10 +274,16 @@ def _print_text(command: str, result: object) -> None:
         for item in data:
             best = ", ".join(f"{p['label']} {p['score']:.1%}" for p in item["predictions"])
             print(f"{item['file']}: {best}")
+            if "explanation" in item:
+                print(f"  {item['explanation']['method']} of {item['explanation']['label']}: "
+                      f"{item['explanation']['heatmap_png']}")
     elif command == "sentiment":
         for item in data:
             others = "  ".join(f"{label[:3].lower()} {p:.0%}" for label, p in item["scores"].items())
             print(f"{item['label']:<8} {item['score']:.1%}  ({others})  {item['text']}")
+            if "explanation" in item:
+                strongest = sorted(item["explanation"]["words"], key=lambda w: -abs(w["score"]))[:5]
+                print("  words: " + ", ".join(f"{w['text']} {w['score']:+.2f}" for w in strongest))
     elif command == "ner":
         for item in data:
             spans = "; ".join(f"{e['text']} [{e['label']}" + ("" if e["score"] is None else f" {e['score']:.0%}") + "]"

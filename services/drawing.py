@@ -75,3 +75,22 @@ def _annotators():
             labels,
         )
     return _ANNOTATORS
+
+
+def draw_heatmap(image: Image.Image | bytes, explanation, opacity: float = 0.55) -> Image.Image:
+    """An ``ImageExplanation`` over its photo (matplotlib's "jet": red is strong evidence); the
+    part the model did not see (outside the centre crop) is greyed out."""
+    import numpy as np
+    from matplotlib import colormaps
+
+    from .explain import heatmap_pixels
+
+    photo = np.asarray(load_image(image) if not isinstance(image, Image.Image) else image.convert("RGB"), np.float32)
+    heat = heatmap_pixels(explanation)
+    colours = colormaps["jet"](heat)[..., :3] * 255
+    blended = photo * (1 - opacity) + colours * opacity
+    left, top, right, bottom = explanation.box
+    seen = np.zeros(heat.shape, bool)
+    seen[top:bottom, left:right] = True
+    grey = photo.mean(-1, keepdims=True) * 0.5 + 64
+    return Image.fromarray(np.where(seen[..., None], blended, grey).clip(0, 255).astype(np.uint8))

@@ -50,6 +50,23 @@ class LocalTasks(Tasks):
     def sentiment(self, texts, model=None):
         return self.manager.batched(self.model_for("sentiment", model), "predict", _texts(texts))
 
+    def explain_image(self, image, model=None, index=None):
+        from .explain import explain_image
+
+        model_id = self.model_for("image-classification", model)
+        ((name, data),) = named_images([image])
+        decoded = load_image(data, name)
+        with self.manager.use(model_id) as classifier:
+            return explain_image(classifier, decoded, name, index)
+
+    def explain_sentiment(self, text, model=None):
+        from .explain import explain_text
+
+        model_id = self.model_for("sentiment", model)
+        (cleaned,) = _texts(text)
+        with self.manager.use(model_id) as classifier:
+            return explain_text(classifier, cleaned)
+
     def entities(self, texts, model=None):
         return self.manager.batched(self.model_for("ner", model), "predict", _texts(texts))
 

@@ -204,6 +204,13 @@ class RayTasks(Tasks):
     def sentiment(self, texts, model=None):
         return _call("sentiment", "sentiment", {"texts": texts, "model": model})
 
+    def explain_image(self, image, model=None, index=None):
+        ((name, data),) = _as_bytes(named_images([image]))
+        return _call("image-classification", "explain_image", {"image": (name, data), "model": model, "index": index})
+
+    def explain_sentiment(self, text, model=None):
+        return _call("sentiment", "explain_sentiment", {"text": text, "model": model})
+
     def entities(self, texts, model=None):
         return _call("ner", "entities", {"texts": texts, "model": model})
 

@@ -59,6 +59,42 @@ class EntityResult(_JsonMixin):
 
 
 @dataclass(frozen=True)
+class ImageExplanation(_JsonMixin):
+    """Where the evidence for one class lies in a photo (``services.explain``)."""
+
+    file: str
+    label: str
+    index: int
+    score: float  # the model's probability of ``label``
+    method: str  # "grad-cam" (the last convolution's Grad-CAM) | "occlusion"
+    heatmap: list[list[float]]  # rows over the region the model saw, 0..1 (1 = strongest evidence)
+    box: tuple[int, int, int, int]  # that region in photo pixels: left, top, right, bottom (the centre crop)
+    width: int  # the photo's size
+    height: int
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class WordAttribution(_JsonMixin):
+    text: str
+    start: int  # character offsets into the explained text
+    end: int
+    score: float  # signed, largest |score| = 1: > 0 pushes towards POSITIVE, < 0 towards NEGATIVE
+
+
+@dataclass(frozen=True)
+class TextExplanation(_JsonMixin):
+    """Which words a sentiment decision rests on (integrated gradients, ``services.explain``)."""
+
+    text: str
+    label: str  # the model's label for the whole text
+    score: float
+    method: str
+    words: list[WordAttribution]
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
 class Generation(_JsonMixin):
     prompt: str
     text: str

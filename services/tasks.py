@@ -20,7 +20,8 @@ from .catalog import Catalog, check_availability
 from .config import LIMITS
 from .errors import InputError
 from .inputs.images import ImageSource
-from .results import Classification, DetectionResult, EntityResult, Generation, Sentiment, Transcript
+from .results import (Classification, DetectionResult, EntityResult, Generation, ImageExplanation, Sentiment,
+                      TextExplanation, Transcript)
 from .tiling import Tiling
 
 NamedImage = tuple[str, ImageSource]  # (file name shown to the user, data)
@@ -102,6 +103,15 @@ class Tasks(ABC):
     @abstractmethod
     def sentiment(self, texts: str | Sequence[str], model: str | None = None) -> list[Sentiment]:
         """POSITIVE/NEGATIVE with a calibrated probability, one per text."""
+
+    @abstractmethod
+    def explain_image(self, image: NamedImage | str | Path, model: str | None = None,
+                      index: int | None = None) -> ImageExplanation:
+        """Where the evidence for class ``index`` (default: the top class) lies in the photo."""
+
+    @abstractmethod
+    def explain_sentiment(self, text: str, model: str | None = None) -> TextExplanation:
+        """Each word's push towards POSITIVE or NEGATIVE (integrated gradients)."""
 
     @abstractmethod
     def entities(self, texts: str | Sequence[str], model: str | None = None) -> list[EntityResult]:

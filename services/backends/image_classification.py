@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -11,7 +14,7 @@ from PIL import Image
 from ..batching import StagedModel
 from ..catalog import ModelSpec, resolve_path
 from ..results import Prediction
-from .common import TorchModel, inference_dtype
+from .common import TorchModel, inference_dtype, module_bytes
 
 Preprocess = Callable[[Image.Image], torch.Tensor]
 CHUNK = 8  # images per network call: on CPU, bigger batches spill the caches and get slower per image
@@ -24,6 +27,19 @@ def imagenet_labels() -> list[str]:
     return list(ResNet50_Weights.IMAGENET1K_V2.meta["categories"])
 
 
+@dataclass
+class ExplanationNetwork:
+    """A float32 copy of a classifier's network that explanations may hook (``services.explain``)."""
+
+    module: torch.nn.Module
+    last_conv: torch.nn.Module | None  # Grad-CAM's layer; None (no convolution): occlusion instead
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def logits(self, batch: torch.Tensor) -> torch.Tensor:
+        out = self.module(batch)
+        return getattr(out, "logits", out)
+
+
 class ImageClassifier(TorchModel, StagedModel):
     """RGB images -> top-k classes. Resizing runs per image in the caller's thread
     (``prepare``); only the network call is batched (``run_batch``).
@@ -34,10 +50,14 @@ class ImageClassifier(TorchModel, StagedModel):
 
     max_batch = CHUNK
 
-    def __init__(self, module, device: str, preprocess: Preprocess, labels: list[str]) -> None:
+    def __init__(self, module, device: str, preprocess: Preprocess, labels: list[str],
+                 crop_fraction: float | None = None) -> None:
         super().__init__(module, device)
         self.preprocess = preprocess
         self.labels = labels
+        self.crop_fraction = crop_fraction  # centre crop / shorter-side resize; None: the photo squashed whole
+        self._explanation: ExplanationNetwork | None = None
+        self._explanation_lock = threading.Lock()
         self.dtype = inference_dtype(device)
         self.memory_format = torch.channels_last if device == "cpu" else torch.contiguous_format
         self.module.to(dtype=self.dtype, memory_format=self.memory_format)
@@ -65,6 +85,24 @@ class ImageClassifier(TorchModel, StagedModel):
         out = self.module(batch)
         return getattr(out, "logits", out)
 
+    def explanation_network(self) -> ExplanationNetwork:
+        """Made on the first explanation and kept (counted in ``memory_bytes``): captum's
+        hooks on it never see the forward passes of predictions running meanwhile."""
+        with self._explanation_lock:
+            if self._explanation is None:
+                module = copy.deepcopy(self.module).float().to(memory_format=torch.contiguous_format)
+                convs = [m for m in module.modules() if isinstance(m, torch.nn.Conv2d)]
+                self._explanation = ExplanationNetwork(module, convs[-1] if convs else None)
+            return self._explanation
+
+    def close(self) -> None:
+        self._explanation = None
+        super().close()
+
+    def memory_bytes(self) -> int:
+        extra = module_bytes(self._explanation.module) if self._explanation is not None else 0
+        return super().memory_bytes() + extra
+
 
 def lite_preprocess(image_size: int = 224, resize: int = 256) -> Preprocess:
     """EfficientNet-Lite's own input: shorter side to ``resize``, centre crop, (x - 127) / 128."""
@@ -88,7 +126,8 @@ def load_efficientnet_lite(spec: ModelSpec, device: str) -> ImageClassifier:
     model.load_state_dict(state)
     fold_lite_batchnorm(model.eval())
     size = EfficientNet.get_image_size(arch)
-    return ImageClassifier(model, device, lite_preprocess(size, int(round(size / 0.875))), imagenet_labels())
+    resize = int(round(size / 0.875))
+    return ImageClassifier(model, device, lite_preprocess(size, resize), imagenet_labels(), size / resize)
 
 
 LITE_CONV_BN = (("_conv_stem", "_bn0"), ("_conv_head", "_bn1"))
@@ -123,7 +162,8 @@ def load_torchvision_classifier(spec: ModelSpec, device: str) -> ImageClassifier
     state = torch.hub.load_state_dict_from_url(weights.url, progress=False, check_hash=True, weights_only=True)
     model.load_state_dict(state)
     transform = weights.transforms()
-    return ImageClassifier(model, device, transform, list(weights.meta["categories"]))
+    crop = transform.crop_size[0] / transform.resize_size[0]
+    return ImageClassifier(model, device, transform, list(weights.meta["categories"]), crop)
 
 
 def _arch_of(weights) -> str:

@@ -40,9 +40,13 @@ class MiniLMSentimentModel(torch.nn.Module):
         pooled = mean_pool(hidden.float(), attention_mask)
         return self.head(pooled.to(self.head.weight.dtype)) / self.temperature
 
-    def forward(self, input_ids, attention_mask, token_type_ids=None) -> torch.Tensor:
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, inputs_embeds=None) -> torch.Tensor:
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
+                              inputs_embeds=inputs_embeds).last_hidden_state
         return self._polarity(hidden, attention_mask)
+
+    def get_input_embeddings(self) -> torch.nn.Module:
+        return self.encoder.get_input_embeddings()
 
     def forward_with_neutral(self, input_ids, attention_mask) -> tuple[torch.Tensor, torch.Tensor]:
         """Polarity logits and P(neutral) from one pass through the shared lower layers."""
@@ -129,6 +133,14 @@ class TextClassifier(TorchModel):
                 scores = {label: round(float(p), 6) for label, p in zip(self.labels, row)}
                 out.append(Sentiment(text=text, label=self.labels[index], score=scores[self.labels[index]], scores=scores))
         return out
+
+    def polarity(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """log P(POSITIVE) - log P(NEGATIVE) from word embeddings: what explanations differentiate.
+        (A three-way model's NEUTRAL head is left out: its lexicon damping has no gradient.)"""
+        out = self.module(inputs_embeds=inputs_embeds.to(self.dtype), attention_mask=attention_mask)
+        logits = getattr(out, "logits", out).float()
+        names = self.labels if len(self.labels) == logits.shape[-1] else list(LABELS)
+        return logits[:, names.index("POSITIVE")] - logits[:, names.index("NEGATIVE")]
 
 
 def build_minilm_sentiment(encoder_dir, head_path=None) -> tuple[MiniLMSentimentModel, object]:

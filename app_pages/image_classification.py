@@ -7,6 +7,9 @@ import streamlit as st
 
 from services import api
 from services.catalog import PROJECT_ROOT
+from services.compare import top1_agrees
+from services.drawing import draw_heatmap
+from ui import compare
 from ui.common import ensure_loaded, friendly_errors, limits_caption, model_picker
 
 SAMPLES = PROJECT_ROOT / "assets" / "samples"
@@ -19,6 +22,7 @@ left, right = st.columns([2, 1])
 with right:
     spec = model_picker("image-classification", key="img_model")
     top_k = st.slider("Top-k classes", 1, 10, 5, key="img_topk")
+    second = compare.second_model("image-classification", "img_compare", spec)
 
 with left:
     upload_tab, camera_tab, sample_tab = st.tabs(["Upload", "Camera", "Samples"])
@@ -60,6 +64,36 @@ def chart(predictions) -> alt.Chart:
     )
 
 
+def explain_button(name: str, data: bytes, index: int, key: str) -> None:
+    """On request: a Grad-CAM heatmap of the evidence for the class ``index``."""
+    if st.button("Explain: where is the evidence?", key=key, icon=":material/visibility:",
+                 help="Grad-CAM of the top class over the photo (red: strongest evidence); about a tenth of a second."):
+        with friendly_errors("Explaining"), st.spinner("Computing the heatmap..."):
+            why = api.explain_image((name, data), model=spec.id, index=index)
+            st.image(draw_heatmap(data, why), width="stretch")
+            st.caption(f"{why.method} of '{why.label}' ({why.score:.1%}), {why.seconds * 1000:.0f} ms. Red: strongest "
+                       "evidence; grey: outside the centre crop the model sees.")
+
+
+if second is not None:
+    for name, data in inputs:
+        with friendly_errors(f"Classifying {name}"):
+            a, b = compare.run_two("image-classification", [
+                (model, lambda m, n=name, d=data: api.classify([(n, d)], model=m, top_k=top_k)[0], "")
+                for model in (spec, second)])
+            col_img, col_a, col_b = st.columns([1, 1, 1])
+            col_img.image(data, caption=name, width="stretch")
+            for column, side in ((col_a, a), (col_b, b)):
+                if compare.header(column, side):
+                    column.altair_chart(chart(side.result.predictions), width="stretch")
+            if a.ok and b.ok:
+                first, other = a.result.predictions[0], b.result.predictions[0]
+                if top1_agrees(a.result, b.result):
+                    st.success(f"Top-1 agrees: **{first.label}** ({first.score:.1%} vs {other.score:.1%}).")
+                else:
+                    st.warning(f"Top-1 differs: **{first.label}** ({a.title}) vs **{other.label}** ({b.title}).")
+    st.stop()
+
 # Each file is decoded on its own so one bad file does not hide the others' results.
 results, problems = [], []
 with st.spinner(f"Classifying {len(inputs)} image(s)..."):
@@ -82,6 +116,8 @@ if len(results) == 1:
     col_chart.subheader(f"{best.label} ({best.score:.1%})")
     col_chart.altair_chart(chart(result.predictions), width="stretch")
     col_chart.caption(f"{spec.name}: {result.seconds * 1000:.0f} ms")
+    with col_img:
+        explain_button(result.file, images[result.file], best.index, "img_explain")
 elif results:
     table = pd.DataFrame(
         [
@@ -98,8 +134,10 @@ elif results:
     ).to_csv(index=False)
     st.download_button("Download CSV", csv, file_name="predictions.csv", mime="text/csv")
     st.caption(f"{spec.name}: {sum(r.seconds for r in results) / len(results) * 1000:.0f} ms per image on average")
-    for r in results:
+    for i, r in enumerate(results):
         with st.expander(f"{r.file}: {r.predictions[0].label} ({r.predictions[0].score:.1%})"):
             c1, c2 = st.columns([1, 2])
             c1.image(images[r.file], width="stretch")
             c2.altair_chart(chart(r.predictions), width="stretch")
+            with c1:
+                explain_button(r.file, images[r.file], r.predictions[0].index, f"img_explain_{i}")

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError, ModelUnavailable
-from .results import Classification, Detection, EntityResult
+from .results import Classification, Detection, Entity, EntityResult
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +65,13 @@ def top1_agrees(a: Classification, b: Classification) -> bool:
 
 
 # ---------------------------------------------------------------------------- entities
-def entities_only_in(a: EntityResult, b: EntityResult) -> tuple[set[int], set[int]]:
-    """Indices of the entities of ``a`` with no entity of the same span and type in ``b``, and of ``b``'s in ``a``."""
-    keys_a = [(e.start, e.end, e.label) for e in a.entities]
-    keys_b = [(e.start, e.end, e.label) for e in b.entities]
-    return ({i for i, k in enumerate(keys_a) if k not in set(keys_b)},
-            {i for i, k in enumerate(keys_b) if k not in set(keys_a)})
+def entities_only_in(a: EntityResult, b: EntityResult) -> tuple[list[Entity], list[Entity]]:
+    """The entities of ``a`` whose exact span ``b`` did not find, and ``b``'s not in ``a``. Spans, not
+    types: models name their types differently (CoNLL's PER and LOC, OntoNotes' PERSON and GPE)."""
+    spans_a = {(e.start, e.end) for e in a.entities}
+    spans_b = {(e.start, e.end) for e in b.entities}
+    return ([e for e in a.entities if (e.start, e.end) not in spans_b],
+            [e for e in b.entities if (e.start, e.end) not in spans_a])
 
 
 # ---------------------------------------------------------------------------- transcripts

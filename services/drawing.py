@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from PIL import Image, ImageDraw, ImageFont
 
 from .inputs import load_image
@@ -13,16 +15,22 @@ PALETTE = {
 }
 
 
-def draw_detections(image: Image.Image | bytes, detections: list[Detection]) -> Image.Image:
+ONLY_HERE = (219, 39, 119)  # compare mode: a box the other side has no match for
+
+
+def draw_detections(image: Image.Image | bytes, detections: list[Detection],
+                    only_here: Collection[int] = ()) -> Image.Image:
+    """Boxes in their class colour; the indices in ``only_here`` in magenta, twice as thick, marked "only"."""
     canvas = (load_image(image) if not isinstance(image, Image.Image) else image.convert("RGB")).copy()
     draw = ImageDraw.Draw(canvas)
     width = max(2, round(max(canvas.size) / 400))
     font = ImageFont.load_default(size=max(12, round(max(canvas.size) / 60)))
-    for det in detections:
-        colour = PALETTE.get(det.label, (100, 116, 139))
+    for index, det in enumerate(detections):
+        alone = index in only_here
+        colour = ONLY_HERE if alone else PALETTE.get(det.label, (100, 116, 139))
         x1, y1, x2, y2 = det.box
-        draw.rectangle((x1, y1, x2, y2), outline=colour, width=width)
-        caption = f"{det.label} {det.score:.0%}"
+        draw.rectangle((x1, y1, x2, y2), outline=colour, width=width * 2 if alone else width)
+        caption = ("only: " if alone else "") + f"{det.label} {det.score:.0%}"
         left, top, right, bottom = draw.textbbox((x1, y1), caption, font=font)
         lift = bottom - top + 4
         draw.rectangle((x1, y1 - lift, x1 + right - left + 6, y1), fill=colour)

@@ -42,10 +42,14 @@ def availability(model_id: str) -> tuple[bool, str]:
     return found.available, found.reason
 
 
-def model_picker(task: str, key: str, label: str = "Model") -> ModelSpec:
-    """A select box of the task's catalog models; unavailable ones say why."""
+def model_picker(task: str, key: str, label: str = "Model", avoid: str | None = None) -> ModelSpec:
+    """A select box of the task's catalog models; unavailable ones say why.
+    ``avoid``: preselect a model other than this one (compare mode's second)."""
     specs = tasks().catalog.for_task(task)
     default_index = next((i for i, s in enumerate(specs) if s.default), 0)
+    if avoid is not None:  # another available model, else another one (which then says why it cannot run)
+        others = [i for i, s in enumerate(specs) if s.id != avoid]
+        default_index = next((i for i in others if availability(specs[i].id)[0]), others[0] if others else default_index)
 
     def describe(spec: ModelSpec) -> str:
         ok, _ = availability(spec.id)

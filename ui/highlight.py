@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from services.results import Entity
 
@@ -17,22 +17,28 @@ COLOURS = {
 DEFAULT_COLOUR = "#e5e7eb"
 
 
-def _mark(text: str, label: str) -> str:
+ONLY_HERE = "outline:2px dashed #db2777;outline-offset:1px"  # compare mode: a span the other model did not find
+
+
+def _mark(text: str, label: str, only_here: bool = False) -> str:
     colour = COLOURS.get(label, DEFAULT_COLOUR)
+    extra, title = (f";{ONLY_HERE}", ' title="only this model found this entity"') if only_here else ("", "")
     return (
-        f'<mark style="background:{colour};padding:0.1em 0.3em;border-radius:0.3em">{html.escape(text)}'
+        f'<mark class="{"only-here" if only_here else "entity"}"{title} '
+        f'style="background:{colour};padding:0.1em 0.3em;border-radius:0.3em{extra}">{html.escape(text)}'
         f'<span style="font-size:0.7em;font-weight:600;margin-left:0.3em">{html.escape(label)}</span></mark>'
     )
 
 
-def entity_html(text: str, entities: Iterable[Entity]) -> str:
-    """``text`` with non-overlapping entities wrapped in coloured marks."""
+def entity_html(text: str, entities: Iterable[Entity], only_here: Collection[Entity] = ()) -> str:
+    """``text`` with non-overlapping entities wrapped in coloured marks; those in ``only_here``
+    get a dashed outline (compare mode)."""
     out, cursor = [], 0
     for ent in sorted(entities, key=lambda e: (e.start, -e.end)):
         if ent.start < cursor:  # overlapping span: keep the first
             continue
         out.append(html.escape(text[cursor : ent.start]))
-        out.append(_mark(text[ent.start : ent.end], ent.label))
+        out.append(_mark(text[ent.start : ent.end], ent.label, ent in only_here))
         cursor = ent.end
     out.append(html.escape(text[cursor:]))
     body = "".join(out).replace("\n", "<br>")
@@ -47,3 +53,17 @@ def legend_html(labels: Iterable[str]) -> str:
         for label in labels
     ]
     return "".join(chips)
+
+
+def attribution_html(text: str, words) -> str:
+    """``text`` with each word's background on a red (towards NEGATIVE) to green (towards POSITIVE)
+    scale by its attribution; the hover shows the value."""
+    out, cursor = [], 0
+    for word in words:
+        out.append(html.escape(text[cursor : word.start]))
+        colour = "34,197,94" if word.score > 0 else "239,68,68"
+        out.append(f'<span title="{word.score:+.2f}" style="background:rgba({colour},{abs(word.score):.2f});'
+                   f'padding:0.05em 0.15em;border-radius:0.2em">{html.escape(text[word.start : word.end])}</span>')
+        cursor = word.end
+    out.append(html.escape(text[cursor:]))
+    return f'<div style="line-height:2">{"".join(out)}</div>'

@@ -1,5 +1,6 @@
 """Road-scene detection: boxes on road users in photos; clips tracked and counted."""
 
+import dataclasses
 import json
 
 import pandas as pd
@@ -8,9 +9,11 @@ import streamlit as st
 from services import api
 from services.backends.detection import MIN_SCORE, ROAD_CLASSES
 from services.catalog import PROJECT_ROOT
+from services.compare import match_boxes
 from services.drawing import draw_detections
 from services.tiling import Tiling
 from services.tracking import CountingLine
+from ui import compare
 from ui import video as clips
 from ui.common import ensure_loaded, friendly_errors, limits_caption, model_picker
 
@@ -49,10 +52,31 @@ with image_tab:
     tiles = st.toggle("Find small, far objects (tiles)", value=True, key="det_tiles",
                       help="Also looks at overlapping 416 px tiles at full resolution: on the KITTI road photos car "
                            "AP@0.5 rises from 0.75 to 0.84 and person from 0.42 to 0.70, at about 3x the time.")
+    second = compare.second_model("detection", "det_compare", spec, toggle="Compare two models or settings",
+                                 same_model=True)
+    if second is not None:
+        second_tiles = st.toggle("Second side: tiles", value=not tiles, key="det_compare_tiles",
+                                 help="Same model with and without tiles shows what tiling adds.")
     inputs = [(f.name, f.getvalue()) for f in uploads or []]
     if sample and (SAMPLES / "street.jpg").exists():
         inputs.append(("street.jpg", (SAMPLES / "street.jpg").read_bytes()))
-    if inputs and ensure_loaded(spec):
+    if inputs and second is not None and ensure_loaded(spec):
+        for name, data in inputs:
+            with friendly_errors(f"Detecting in {name}"):
+                sides = compare.run_two("detection", [
+                    (model, lambda m, t=tiled, n=name, d=data: _detect_cached(m, n, d, t),
+                     f"{model.name}" + (", tiles" if tiled else ", no tiles"))
+                    for model, tiled in ((spec, tiles), (second, second_tiles))])
+                sides = [dataclasses.replace(s, seconds=s.result.seconds) if s.ok else s for s in sides]
+                kept = [_filter(s.result.detections) if s.ok else [] for s in sides]
+                match = match_boxes(*kept)
+                for column, side, boxes, alone in zip(st.columns(2), sides, kept, (match.only_a, match.only_b)):
+                    if compare.header(column, side, f" · {len(boxes)} objects, {len(alone)} only here"):
+                        column.image(draw_detections(data, boxes, set(alone)), width="stretch")
+                if all(s.ok for s in sides):
+                    st.caption(f"{name}: {len(match.pairs)} boxes in both (same class, IoU at least 0.5); "
+                               f"{len(match.only_a)} only in A, {len(match.only_b)} only in B, drawn in magenta.")
+    elif inputs and ensure_loaded(spec):
         everything = []
         for name, data in inputs:
             with friendly_errors(f"Detecting in {name}"):

@@ -8,6 +8,7 @@ from services import api, chat
 from services.config import LIMITS
 from services.errors import InputError
 from ui import chat as chat_ui
+from ui import compare
 from ui.common import ensure_loaded, friendly_errors, limits_caption, model_picker
 
 st.title("Text generation")
@@ -29,10 +30,34 @@ with st.sidebar:
     top_p = st.slider("Top-p", 0.05, 1.0, 0.9, 0.05, key="gen_top_p")
     penalty = st.slider("Repetition penalty", 1.0, 2.0, 1.1, 0.05, key="gen_penalty")
     seed = st.number_input("Seed (same seed and settings give the same text)", 0, 2**31 - 1, 42, key="gen_seed")
+    second = compare.second_model("text-generation", "gen_compare", spec)
 
 with friendly_errors("Generation settings"):
     settings = api.generation_settings(max_new_tokens=int(max_new), temperature=float(temperature), top_p=float(top_p),
                                        repetition_penalty=float(penalty), seed=int(seed), chat=mode == "Chat")
+
+if second is not None:
+    st.caption("Compare mode: one prompt, both models answer with the same settings, one after the other.")
+    prompt = st.text_area("Prompt", value="Write a Python function that reverses a string.", height=100,
+                          key="gen_compare_prompt")
+    if st.button("Generate with both", type="primary", key="gen_compare_go"):
+        with friendly_errors("Generation"):
+            columns = st.columns(2)
+
+            def answer(model_id: str, column):
+                stream = api.generate_stream(prompt, settings, model=model_id,
+                                             system=system if mode == "Chat" else None)
+                with column, st.container(border=True):
+                    st.write_stream(piece for piece in stream if piece)
+                return stream.result
+
+            for column, model in zip(columns, (spec, second)):
+                with column:
+                    (side,) = compare.run_two("text-generation", [(model, lambda m, c=column: answer(m, c), "")])
+                if compare.header(column, side) and side.result is not None:
+                    column.caption(f"{side.result.tokens} tokens, **{side.result.tokens_per_second:.1f} tokens/s**, "
+                                   f"first token after {side.result.first_token_seconds:.2f} s")
+    st.stop()
 
 if mode == "Plain completion":
     prompt = st.text_area("Prompt", value="The three laws of robotics are", height=120, key="gen_prompt")

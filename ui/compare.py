@@ -10,18 +10,20 @@ import pandas as pd
 import streamlit as st
 
 from services.catalog import ModelSpec
-from services.compare import Side, WordDiff, run_side
+from services.compare import Side, WordDiff, run_side, word_diff
 from ui.common import model_picker, tasks
 
 HELP = ("The same input through a second model (or a second setting), side by side. Both models go "
         "through the shared model manager, so the memory budget holds: a model may be unloaded to make room.")
 
 
-def second_model(task: str, key: str, first: ModelSpec, label: str = "Second model") -> ModelSpec | None:
-    """The "Compare two models" toggle; when on, a picker preset to another available model."""
-    if not st.toggle("Compare two models", key=f"{key}_on", help=HELP):
+def second_model(task: str, key: str, first: ModelSpec, label: str = "Second model",
+                 toggle: str = "Compare two models", same_model: bool = False) -> ModelSpec | None:
+    """The compare toggle; when on, a picker preset to another model (an available one if any),
+    or with ``same_model`` to the task's default (two settings of one model)."""
+    if not st.toggle(toggle, key=f"{key}_on", help=HELP):
         return None
-    return model_picker(task, key=f"{key}_model", label=label, avoid=first.id)
+    return model_picker(task, key=f"{key}_model", label=label, avoid=None if same_model else first.id)
 
 
 def run_two(task: str, sides: list[tuple[ModelSpec, Callable, str]]) -> list[Side]:
@@ -71,3 +73,20 @@ def wer_caption(diff: WordDiff) -> str:
     return (f"Word error rate of B against A: **{diff.wer:.1%}** ({diff.substitutions} substituted, "
             f"{diff.deletions} only in A, {diff.insertions} only in B, of {diff.reference_words} words; "
             "compared lowercased without punctuation).")
+
+
+def transcripts(a: Side, b: Side) -> None:
+    """Both transcripts side by side, then B's words against A's with its WER."""
+    for column, side in zip(st.columns(2), (a, b)):
+        if header(column, side, _speed(side)):
+            column.write(side.result.text or "(no speech found)")
+    if a.ok and b.ok:
+        diff = word_diff(a.result.text, b.result.text)
+        st.markdown(wer_caption(diff))
+        st.markdown(diff_html(diff), unsafe_allow_html=True)
+
+
+def _speed(side: Side) -> str:
+    if not side.ok:
+        return ""
+    return f" · real-time factor {side.result.real_time_factor:.2f}" + ("" if side.result.complete else " · partial")

@@ -292,3 +292,89 @@ def test_the_deprecation_guard_catches_an_old_streamlit_api(streamlit_deprecatio
     at = AppTest.from_string('import streamlit as st\nst.dataframe({"a": [1]}, use_container_width=True)').run()
     assert not at.exception
     assert any("use_container_width" in m for m in streamlit_deprecations), streamlit_deprecations
+
+
+# ---------------------------------------------------------------- compare mode and explanations
+def test_image_page_compares_two_models_and_explains_on_request():
+    at = page("app_pages/image_classification.py").run()
+    at.multiselect(key="img_samples").select("cat.jpg").run()
+    at.button(key="img_explain").click().run()
+    no_exceptions(at)
+    assert any(c.value.startswith("grad-cam of '") and "cat" in c.value for c in at.caption)
+    at.toggle(key="img_compare_on").set_value(True).run()
+    no_exceptions(at)
+    assert at.selectbox(key="img_compare_model").value.id == "efficientnet-lite1"  # another available model
+    verdict = [m.value for m in [*at.success, *at.warning] if m.value.startswith("Top-1")]
+    assert len(verdict) == 1 and "cat" in verdict[0]
+    assert sum(" MB" in c.value and " ms" in c.value for c in at.caption) == 2  # each side's time and memory
+
+
+def test_image_page_compare_with_an_unavailable_model_says_why_and_shows_the_first():
+    from services.catalog import Catalog
+
+    at = page("app_pages/image_classification.py").run()
+    at.multiselect(key="img_samples").select("cat.jpg").run()
+    at.toggle(key="img_compare_on").set_value(True).run()
+    at.selectbox(key="img_compare_model").set_value(Catalog.load().get("resnet50")).run()
+    no_exceptions(at)
+    assert any("could not run" in w.value and "unreachable" in w.value for w in at.warning)
+    assert sum(" MB" in c.value and " ms" in c.value for c in at.caption) == 1
+
+
+def test_text_page_compares_entity_models_and_explains_the_sentiment():
+    at = page("app_pages/text_analysis.py").run()
+    at.button(key="ta_explain").click().run()
+    no_exceptions(at)
+    assert any(c.value.startswith("integrated gradients") and "'wonderful' +" in c.value for c in at.caption)
+    assert any("rgba(34,197,94" in m.value for m in at.markdown)
+    at.toggle(key="ta_compare_on").set_value(True).run()
+    no_exceptions(at)
+    # the only other sentiment model is a hub one: it says why, and the first side is still shown
+    assert any("DistilBERT" in w.value and "could not run" in w.value for w in at.warning)
+    assert at.dataframe and "confidence" in at.dataframe[0].value.columns
+    highlighted = [m.value for m in at.markdown if "<mark" in m.value]
+    assert len(highlighted) == 2 and any('class="only-here"' in h for h in highlighted)
+    assert "PERSON" in highlighted[1] and "PER<" in highlighted[0]  # OntoNotes' and CoNLL's types, each its own
+
+
+def test_generation_page_streams_both_answers_with_tokens_per_second():
+    from services.catalog import Catalog
+
+    catalog = Catalog.load()
+    at = page("app_pages/text_generation.py").run()
+    at.selectbox(key="gen_model").set_value(catalog.get("smollm2-135m-instruct"))
+    at.toggle(key="gen_compare_on").set_value(True).run()
+    at.selectbox(key="gen_compare_model").set_value(catalog.get("qwen2.5-coder-0.5b-instruct"))
+    at.slider(key="gen_max").set_value(12)
+    at.slider(key="gen_temp").set_value(0.0)
+    at.text_area(key="gen_compare_prompt").set_value("What is the capital of France?").run()
+    at.button(key="gen_compare_go").click().run()
+    no_exceptions(at)
+    speeds = [c.value for c in at.caption if "tokens/s" in c.value]
+    assert len(speeds) == 2 and all(" 0.0 tokens/s" not in s for s in speeds)
+    assert any("Paris" in m.value for m in at.markdown)
+
+
+def test_speech_page_compares_two_whisper_engines_with_a_word_diff():
+    from services.catalog import Catalog
+
+    at = page("app_pages/speech.py").run()
+    at.toggle(key="asr_compare_on").set_value(True).run()
+    at.selectbox(key="asr_compare_model").set_value(Catalog.load().get("faster-whisper-tiny.en"))
+    at.file_uploader(key="asr_upload").upload("jfk.mp3", (DATA / "jfk.mp3").read_bytes(), "audio/mpeg").run()
+    at.button(key="asr_compare_go").click().run()
+    no_exceptions(at)
+    assert sum("ask not what your country" in m.value.lower() for m in at.markdown) >= 2
+    wer = [m.value for m in at.markdown if m.value.startswith("Word error rate of B against A")]
+    assert len(wer) == 1 and "of 22 words" in wer[0]
+
+
+def test_detection_page_compares_with_and_without_tiles():
+    at = page("app_pages/detection.py").run()
+    at.checkbox(key="det_sample").check()
+    at.toggle(key="det_compare_on").set_value(True).run()
+    no_exceptions(at)
+    assert at.selectbox(key="det_compare_model").value.id == "nanodet-g" and not at.toggle(key="det_compare_tiles").value
+    summary = [c.value for c in at.caption if c.value.startswith("street.jpg:") and "IoU" in c.value]
+    assert len(summary) == 1 and "boxes in both" in summary[0]
+    assert any("tiles" in m.value for m in at.markdown) and any("no tiles" in m.value for m in at.markdown)

@@ -32,7 +32,7 @@ class ExplanationNetwork:
     """A float32 copy of a classifier's network that explanations may hook (``services.explain``)."""
 
     module: torch.nn.Module
-    last_conv: torch.nn.Module | None  # Grad-CAM's layer; None (no convolution): occlusion instead
+    last_conv: torch.nn.Module | None  # Grad-CAM's layer; None (a transformer, or no convolution): occlusion
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def logits(self, batch: torch.Tensor) -> torch.Tensor:
@@ -91,8 +91,7 @@ class ImageClassifier(TorchModel, StagedModel):
         with self._explanation_lock:
             if self._explanation is None:
                 module = copy.deepcopy(self.module).float().to(memory_format=torch.contiguous_format)
-                convs = [m for m in module.modules() if isinstance(m, torch.nn.Conv2d)]
-                self._explanation = ExplanationNetwork(module, convs[-1] if convs else None)
+                self._explanation = ExplanationNetwork(module, _grad_cam_layer(module))
             return self._explanation
 
     def close(self) -> None:
@@ -102,6 +101,15 @@ class ImageClassifier(TorchModel, StagedModel):
     def memory_bytes(self) -> int:
         extra = module_bytes(self._explanation.module) if self._explanation is not None else 0
         return super().memory_bytes() + extra
+
+
+def _grad_cam_layer(module: torch.nn.Module) -> torch.nn.Module | None:
+    """A convolutional network's last convolution; None for a transformer (ViT's only
+    convolution cuts the patches, and Grad-CAM there says nothing)."""
+    if any("Attention" in type(m).__name__ for m in module.modules()):
+        return None
+    convs = [m for m in module.modules() if isinstance(m, torch.nn.Conv2d)]
+    return convs[-1] if convs else None
 
 
 def lite_preprocess(image_size: int = 224, resize: int = 256) -> Preprocess:

@@ -1,0 +1,227 @@
+"""Explanations that can fail a sanity check, and compare mode's differences."""
+
+import csv
+import io
+import json
+import random
+import statistics
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from services.compare import entities_only_in, match_boxes, run_side, word_diff
+from services.errors import InputError
+from services.explain import heatmap_pixels, most_attributed, seen_region
+from services.local import LocalTasks
+from services.results import Detection, Entity, EntityResult, WordAttribution
+from ui.highlight import attribution_html, entity_html
+
+from .conftest import DATA, SAMPLES
+from .test_catalog_cli import cli
+
+CAT = json.loads((DATA / "cat_mask.json").read_text())
+CAT_CLASSES = range(281, 286)  # ImageNet's domestic cats: tabby, tiger, Persian, Siamese, Egyptian
+
+
+@pytest.fixture(scope="module")
+def tasks(manager):
+    return LocalTasks(manager)
+
+
+def polygon_mask(size, polygon) -> np.ndarray:
+    canvas = Image.new("L", size, 0)
+    ImageDraw.Draw(canvas).polygon([tuple(p) for p in polygon], fill=1)
+    return np.asarray(canvas, bool)
+
+
+def png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+# ---------------------------------------------------------------------------- image explanations
+@pytest.mark.slow
+def test_cat_heatmap_lies_on_the_cat_not_the_room(tasks):
+    why = tasks.explain_image(SAMPLES / "cat.jpg")
+    assert why.method == "grad-cam" and why.label in ("tiger cat", "tabby", "Egyptian cat")
+    heat = heatmap_pixels(why)
+    cat = polygon_mask((why.width, why.height), CAT["polygon"])
+    seen = np.zeros_like(cat)
+    left, top, right, bottom = why.box
+    seen[top:bottom, left:right] = True
+    assert heat[~seen].sum() == 0  # nothing outside what the model saw
+    assert heat[cat].sum() / heat.sum() > 0.95
+    # the room behind the cat is a small part of the crop: per pixel it must be far cooler than the cat
+    assert heat[cat & seen].mean() > 3 * heat[~cat & seen].mean()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("corner", [(40, 60), (200, 220)])
+def test_a_small_cat_pasted_into_a_street_gets_most_of_the_heat(tasks, corner):
+    """The cat covers a tenth of the picture; the evidence for its class must mostly lie on it."""
+    street = Image.open(SAMPLES / "street.jpg").convert("RGB").resize((448, 448))
+    small = Image.open(SAMPLES / "cat.jpg").convert("RGB").resize((200, 133))
+    street.paste(small, corner)
+    sx, sy = 200 / 451, 133 / 300
+    mask = polygon_mask(street.size, [[corner[0] + x * sx, corner[1] + y * sy] for x, y in CAT["polygon"]])
+    ranked = tasks.classify([("composite.png", png(street))], top_k=1000)[0].predictions
+    best_cat = next(p for p in ranked if p.index in CAT_CLASSES)
+    heat = heatmap_pixels(tasks.explain_image(("composite.png", png(street)), index=best_cat.index))
+    assert mask.mean() < 0.12
+    assert heat[mask].sum() / heat.sum() > 0.5
+
+
+def test_seen_region_is_the_centre_crop():
+    assert seen_region((451, 300), 224 / 256) == (94, 19, 357, 281)
+    assert seen_region((640, 480), None) == (0, 0, 640, 480)
+
+
+@pytest.mark.slow
+def test_explaining_a_class_index_out_of_range_is_refused(tasks):
+    with pytest.raises(ValueError):
+        tasks.explain_image(SAMPLES / "cat.jpg", index=1000)
+
+
+@pytest.mark.slow
+def test_occlusion_is_used_where_the_network_has_no_convolution(tasks):
+    """A tiny random-weight ViT (no download): occlusion, a grid of the stride's cells, peak 1."""
+    from transformers import ViTConfig, ViTForImageClassification
+
+    from services.backends.image_classification import ImageClassifier, lite_preprocess
+    from services.explain import explain_image
+
+    config = ViTConfig(image_size=224, patch_size=32, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                       intermediate_size=64, num_labels=3)
+    classifier = ImageClassifier(ViTForImageClassification(config), "cpu", lite_preprocess(), ["a", "b", "c"], 224 / 256)
+
+    why = explain_image(classifier, Image.open(SAMPLES / "cat.jpg").convert("RGB"), "cat.jpg", index=0)
+    assert why.method == "occlusion"
+    grid = np.asarray(why.heatmap)
+    assert grid.ndim == 2 and grid.shape[0] == grid.shape[1] and 0 <= grid.min() and grid.max() == pytest.approx(1.0)
+
+
+# ---------------------------------------------------------------------------- sentiment explanations
+def reviews() -> list[str]:
+    with (DATA / "reviews.tsv").open(encoding="utf-8") as handle:
+        return [row["text"] for row in csv.DictReader(handle, delimiter="\t")]
+
+
+def without(text: str, word: WordAttribution) -> str:
+    return (text[: word.start] + text[word.end :]).replace("  ", " ").strip()
+
+
+@pytest.mark.slow
+def test_deleting_the_most_attributed_word_moves_the_score_more_than_a_random_word(tasks):
+    """Over the 200 review sentences: the sentiment score of the original label drops more when its
+    most-attributed word goes than when a random word does (a seeded draw per review)."""
+    rng = random.Random(17)
+    texts = reviews()
+    originals = tasks.sentiment(texts)
+    top_texts, random_texts = [], []
+    for text in texts:
+        why = tasks.explain_sentiment(text)
+        words = [w for w in why.words if w.text.isalnum()]
+        top_texts.append(without(text, most_attributed(why)))
+        random_texts.append(without(text, rng.choice(words)))
+    after_top, after_random = tasks.sentiment(top_texts), tasks.sentiment(random_texts)
+    drop_top = [o.score - a.scores[o.label] for o, a in zip(originals, after_top)]
+    drop_random = [o.score - a.scores[o.label] for o, a in zip(originals, after_random)]
+    assert statistics.mean(drop_top) > 2 * statistics.mean(drop_random)
+    assert statistics.mean(drop_top) > 0.1
+    assert sum(t > r for t, r in zip(drop_top, drop_random)) > 0.6 * len(texts)
+
+
+@pytest.mark.slow
+def test_word_attributions_point_the_right_way_and_cover_the_text(tasks):
+    text = "The food was cold and the waiter was rude, but the dessert was lovely."
+    why = tasks.explain_sentiment(text)
+    score = {w.text: w.score for w in why.words}
+    assert score["lovely"] > 0.5 and score["rude"] < -0.3 and score["cold"] < -0.3
+    assert max(abs(s) for s in score.values()) == pytest.approx(1.0)
+    assert all(text[w.start:w.end] == w.text for w in why.words)
+
+
+def test_attribution_html_escapes_user_text():
+    text = "<script>alert(1)</script> great"
+    words = [WordAttribution("<script>alert(1)</script>", 0, 25, -0.2), WordAttribution("great", 26, 31, 1.0)]
+    out = attribution_html(text, words)
+    assert "<script>" not in out and "&lt;script&gt;" in out
+    assert "rgba(34,197,94,1.00)" in out and "rgba(239,68,68,0.20)" in out
+
+
+@pytest.mark.slow
+def test_cli_explain_writes_the_heatmap_and_gives_token_scores(tmp_path):
+    out = cli("classify", str(SAMPLES / "cat.jpg"), "--explain", "--explain-dir", str(tmp_path), "--json")
+    assert out.returncode == 0, out.stderr
+    item = json.loads(out.stdout)[0]
+    heatmap = item["explanation"]["heatmap_png"]
+    assert item["explanation"]["method"] == "grad-cam" and heatmap.endswith("cat.heatmap.png")
+    assert Image.open(heatmap).size == (451, 300)
+    out = cli("sentiment", "The waiter was rude.", "--explain", "--json")
+    assert out.returncode == 0, out.stderr
+    words = {w["text"]: w["score"] for w in json.loads(out.stdout)[0]["explanation"]["words"]}
+    assert words["rude"] == -1.0
+    out = cli("sentiment", "   ", "--explain")
+    assert out.returncode == 2 and out.stderr.count("\n") == 1
+
+
+# ---------------------------------------------------------------------------- compare
+def test_word_diff_and_its_wer():
+    diff = word_diff("Ask not what your country can do for you.", "ask not what the country can do for you today")
+    assert (diff.substitutions, diff.deletions, diff.insertions, diff.reference_words) == (1, 0, 1, 9)
+    assert diff.wer == pytest.approx(2 / 9, abs=1e-4)
+    assert [(c.kind, c.a, c.b) for c in diff.chunks if c.kind != "equal"] == [
+        ("substitute", ["your"], ["the"]), ("insert", [], ["today"])]
+    assert word_diff("Hello, world!", "hello world").wer == 0
+    assert word_diff("", "").wer == 0 and word_diff("a b", "").deletions == 2
+
+
+def test_boxes_are_matched_one_to_one_by_iou_and_class():
+    a = [Detection("car", 0.9, (0, 0, 10, 10)), Detection("person", 0.8, (20, 20, 30, 40)),
+         Detection("car", 0.7, (0, 1, 10, 11))]
+    b = [Detection("car", 0.7, (1, 1, 10, 11)), Detection("car", 0.6, (20, 20, 30, 40))]
+    match = match_boxes(a, b)
+    assert [(i, j) for i, j, _ in match.pairs] == [(2, 0)]  # the best overlap wins; a person is never a car
+    assert match.only_a == [0, 1] and match.only_b == [1]
+    assert match_boxes([], b).only_b == [0, 1]
+
+
+def test_entities_only_in_one_compare_spans_not_type_names():
+    text = "Tim Cook visited London on Monday."
+    a = EntityResult(text, [Entity("Tim Cook", "PER", 0, 8, 0.9), Entity("London", "LOC", 17, 23, 0.9)])
+    b = EntityResult(text, [Entity("Tim Cook", "PERSON", 0, 8, None), Entity("Monday", "DATE", 27, 33, None)])
+    only_a, only_b = entities_only_in(a, b)
+    assert [e.text for e in only_a] == ["London"] and [e.text for e in only_b] == ["Monday"]
+    marked = entity_html(text, a.entities, only_a)
+    assert marked.count('class="only-here"') == 1 and marked.count('class="entity"') == 1
+
+
+@pytest.mark.slow
+def test_a_side_that_cannot_load_says_why_and_bad_input_raises(tasks):
+    side = run_side(tasks, "sentiment", "distilbert-sst2", lambda m: tasks.sentiment("fine", model=m))
+    assert not side.ok and "huggingface.co" in side.error and side.result is None
+    side = run_side(tasks, "sentiment", None, lambda m: tasks.sentiment("fine", model=m))
+    assert side.ok and side.model == "minilm-sst2" and side.memory_mb > 10 and side.seconds > 0
+    with pytest.raises(InputError):
+        run_side(tasks, "sentiment", None, lambda m: tasks.sentiment("   ", model=m))
+
+
+@pytest.mark.slow
+def test_both_image_models_share_the_manager_budget():
+    """Under a budget that holds one classifier, comparing two evicts the first: both still answer."""
+    from services.backends import register_all
+    from services.catalog import Catalog
+    from services.manager import ModelManager
+
+    manager = ModelManager(Catalog.load(), budget_mb=35)
+    register_all(manager)
+    small = LocalTasks(manager)
+    sides = [run_side(small, "image-classification", m, lambda i: small.classify([SAMPLES / "cat.jpg"], model=i)[0])
+             for m in ("efficientnet-lite0", "efficientnet-lite2")]
+    assert all(s.ok for s in sides)
+    assert small.manager.loaded_ids() == ["efficientnet-lite2"]
+    assert all(s.result.predictions[0].index in CAT_CLASSES for s in sides)
+
+

@@ -71,12 +71,12 @@ if second is not None:
             for model in (spec, second):
                 bar = st.progress(0.0, f"{model.name}...")
 
-                def progress(done, total, _segments, bar=bar, title=model.name):
+                def advance(done, total, _segments, bar=bar, title=model.name):
                     bar.progress(min(1.0, done / total) if total else 1.0, f"{title}: {clock(done)} of {clock(total)}")
 
                 english = english_only or is_english_only(model)  # both hear the language the first one can
                 sides += compare.run_two("speech", [(model, lambda m: api.transcribe(
-                    data, model=m, language="en" if english else language, progress=progress, name=name,
+                    data, model=m, language="en" if english else language, progress=advance, name=name,
                     task="transcribe" if english else task, languages=[] if english else candidates), "")])
             st.session_state.asr_compare = (compared, *sides)
             st.rerun()

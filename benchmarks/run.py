@@ -1,6 +1,6 @@
 """Benchmark the service layer against named baselines, in the same process.
 
-    .venv/bin/python benchmarks/run.py [--tasks image,sentiment,ner,detection,video,chat,generation,speech,text-cost,memory,warmstart,http] [--requests 32]
+    .venv/bin/python benchmarks/run.py [--tasks image,sentiment,ner,detection,video,chat,generation,speech,text-cost,explain,memory,warmstart,http] [--requests 32]
 
 For each task it prints a markdown table: cold load, warm p50/p95 latency of a
 lone request, throughput with 1 and 8 concurrent clients, and process peak RSS,
@@ -747,6 +747,10 @@ def main() -> None:
             from benchmarks.speech_speed import bench_speech_speed
 
             print(bench_speech_speed(), flush=True)
+        elif task == "explain":
+            from benchmarks.explain_cost import bench_explain
+
+            print(bench_explain(), flush=True)
         elif task == "text-cost":
             from benchmarks.text_cost import bench_text_cost
 

@@ -106,6 +106,32 @@ def test_image_upload_shows_cat(page, server):
     shot(page, "image_classification")
 
 
+def test_image_explanation_and_compare_mode(page, server):
+    open_page(page, server, "image_classification")
+    page.locator("input[type='file']").first.set_input_files(str(SAMPLES / "cat.jpg"))
+    page.get_by_role("button", name="Explain: where is the evidence?").click()
+    page.get_by_text("grad-cam of '", exact=False).first.wait_for(timeout=180_000)
+    no_exception(page)
+    shot(page, "image_explanation")
+    page.get_by_text("Compare two models").first.click()
+    page.get_by_text("Top-1 ", exact=False).first.wait_for(timeout=180_000)
+    no_exception(page)
+    shot(page, "image_compare")
+
+
+def test_text_analysis_explains_the_sentiment(page, server):
+    open_page(page, server, "text_analysis")
+    page.locator("textarea").first.fill("The food was cold <b>and</b> the waiter was rude, but the dessert was lovely.")
+    page.get_by_role("button", name="Analyse").click()
+    page.get_by_role("button", name="Explain: which words decided?").click()
+    page.get_by_text("integrated gradients,", exact=False).first.wait_for(timeout=180_000)
+    shot(page, "text_explanation")
+    strongest = page.locator("span[title='+1.00'], span[title='-1.00']")
+    assert strongest.count() == 1  # the strongest word, coloured, its value on hover
+    assert page.locator("b", has_text="and").count() == 0  # user text escaped
+    no_exception(page)
+
+
 def test_text_analysis_shows_sentiment_and_entities(page, server):
     open_page(page, server, "text_analysis")
     box = page.locator("textarea").first

@@ -1,6 +1,5 @@
 """Road-scene detection: boxes on road users in photos; clips tracked and counted."""
 
-import dataclasses
 import json
 
 import pandas as pd
@@ -9,7 +8,6 @@ import streamlit as st
 from services import api
 from services.backends.detection import MIN_SCORE, ROAD_CLASSES
 from services.catalog import PROJECT_ROOT
-from services.compare import match_boxes
 from services.drawing import draw_detections
 from services.tiling import Tiling
 from services.tracking import CountingLine
@@ -67,15 +65,7 @@ with image_tab:
                     (model, lambda m, t=tiled, n=name, d=data: _detect_cached(m, n, d, t),
                      f"{model.name}" + (", tiles" if tiled else ", no tiles"))
                     for model, tiled in ((spec, tiles), (second, second_tiles))])
-                sides = [dataclasses.replace(s, seconds=s.result.seconds) if s.ok else s for s in sides]
-                kept = [_filter(s.result.detections) if s.ok else [] for s in sides]
-                match = match_boxes(*kept)
-                for column, side, boxes, alone in zip(st.columns(2), sides, kept, (match.only_a, match.only_b)):
-                    if compare.header(column, side, f" · {len(boxes)} objects, {len(alone)} only here"):
-                        column.image(draw_detections(data, boxes, set(alone)), width="stretch")
-                if all(s.ok for s in sides):
-                    st.caption(f"{name}: {len(match.pairs)} boxes in both (same class, IoU at least 0.5); "
-                               f"{len(match.only_a)} only in A, {len(match.only_b)} only in B, drawn in magenta.")
+                compare.detections(name, data, *sides, keep=_filter)
     elif inputs and ensure_loaded(spec):
         everything = []
         for name, data in inputs:

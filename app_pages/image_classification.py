@@ -7,9 +7,7 @@ import streamlit as st
 
 from services import api
 from services.catalog import PROJECT_ROOT
-from services.compare import top1_agrees
-from services.drawing import draw_heatmap
-from ui import compare
+from ui import compare, explain
 from ui.common import ensure_loaded, friendly_errors, limits_caption, model_picker
 
 SAMPLES = PROJECT_ROOT / "assets" / "samples"
@@ -64,34 +62,13 @@ def chart(predictions) -> alt.Chart:
     )
 
 
-def explain_button(name: str, data: bytes, index: int, key: str) -> None:
-    """On request: a Grad-CAM heatmap of the evidence for the class ``index``."""
-    if st.button("Explain: where is the evidence?", key=key, icon=":material/visibility:",
-                 help="Grad-CAM of the top class over the photo (red: strongest evidence); about a tenth of a second."):
-        with friendly_errors("Explaining"), st.spinner("Computing the heatmap..."):
-            why = api.explain_image((name, data), model=spec.id, index=index)
-            st.image(draw_heatmap(data, why), width="stretch")
-            st.caption(f"{why.method} of '{why.label}' ({why.score:.1%}), {why.seconds * 1000:.0f} ms. Red: strongest "
-                       "evidence; grey: outside the centre crop the model sees.")
-
-
 if second is not None:
     for name, data in inputs:
         with friendly_errors(f"Classifying {name}"):
-            a, b = compare.run_two("image-classification", [
+            sides = compare.run_two("image-classification", [
                 (model, lambda m, n=name, d=data: api.classify([(n, d)], model=m, top_k=top_k)[0], "")
                 for model in (spec, second)])
-            col_img, col_a, col_b = st.columns([1, 1, 1])
-            col_img.image(data, caption=name, width="stretch")
-            for column, side in ((col_a, a), (col_b, b)):
-                if compare.header(column, side):
-                    column.altair_chart(chart(side.result.predictions), width="stretch")
-            if a.ok and b.ok:
-                first, other = a.result.predictions[0], b.result.predictions[0]
-                if top1_agrees(a.result, b.result):
-                    st.success(f"Top-1 agrees: **{first.label}** ({first.score:.1%} vs {other.score:.1%}).")
-                else:
-                    st.warning(f"Top-1 differs: **{first.label}** ({a.title}) vs **{other.label}** ({b.title}).")
+            compare.classifications(name, data, *sides, chart)
     st.stop()
 
 # Each file is decoded on its own so one bad file does not hide the others' results.
@@ -117,7 +94,7 @@ if len(results) == 1:
     col_chart.altair_chart(chart(result.predictions), width="stretch")
     col_chart.caption(f"{spec.name}: {result.seconds * 1000:.0f} ms")
     with col_img:
-        explain_button(result.file, images[result.file], best.index, "img_explain")
+        explain.heatmap_button(result.file, images[result.file], spec.id, best.index, "img_explain")
 elif results:
     table = pd.DataFrame(
         [
@@ -140,4 +117,4 @@ elif results:
             c1.image(images[r.file], width="stretch")
             c2.altair_chart(chart(r.predictions), width="stretch")
             with c1:
-                explain_button(r.file, images[r.file], r.predictions[0].index, f"img_explain_{i}")
+                explain.heatmap_button(r.file, images[r.file], spec.id, r.predictions[0].index, f"img_explain_{i}")

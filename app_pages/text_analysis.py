@@ -5,11 +5,10 @@ import pandas as pd
 import streamlit as st
 
 from services import api
-from services.compare import entities_only_in
 from services.inputs import clean_text, split_sentences
-from ui import compare
+from ui import compare, explain
 from ui.common import ensure_loaded, friendly_errors, limits_caption, model_picker
-from ui.highlight import attribution_html, entity_html, legend_html
+from ui.highlight import entity_html, legend_html
 from ui.sentiment import CONFIDENCE_COLUMNS, label_markdown, sentence_share_chart, sentiment_rows
 
 st.title("Text analysis")
@@ -58,47 +57,15 @@ if not (go or text):
     st.stop()
 
 
-def explain_button(cleaned: str) -> None:
-    """On request: each word's push towards POSITIVE (green) or NEGATIVE (red)."""
-    if st.button("Explain: which words decided?", key="ta_explain", icon=":material/visibility:",
-                 help="Integrated gradients over the words (about half a second per sentence)."):
-        with friendly_errors("Explaining"), st.spinner("Attributing the sentiment to words..."):
-            why = api.explain_sentiment(cleaned, model=sentiment_spec.id)
-            st.markdown(attribution_html(why.text, why.words), unsafe_allow_html=True)
-            strongest = sorted(why.words, key=lambda w: -abs(w.score))[:5]
-            st.caption(f"{why.method}, {why.seconds * 1000:.0f} ms. Green pushes towards POSITIVE, red towards "
-                       "NEGATIVE (hover for the value). Strongest: "
-                       + ", ".join(f"'{w.text}' {w.score:+.2f}" for w in strongest))
-
-
 def compare_analysis(cleaned: str) -> None:
     st.subheader("Sentiment")
     spans = split_sentences(cleaned)
     texts = [cleaned[s:e] for s, e in spans] if per_sentence and len(spans) > 1 else [cleaned]
-    a, b = compare.run_two("sentiment", [(m, lambda i: api.sentiment(texts, model=i), "")
-                                         for m in (sentiment_spec, second_sentiment)])
-    left, right = st.columns(2)
-    shown = [side for column, side in ((left, a), (right, b)) if compare.header(column, side)]
-    if len(shown) == 2:
-        table = compare.sentiment_table(a, b)
-        agree = int(table["agree"].sum())
-        st.caption(f"A = {a.title}, B = {b.title}: the labels agree on {agree} of {len(table)}.")
-        st.dataframe(table, hide_index=True, width="stretch", column_config={
-            "A confidence": CONFIDENCE_COLUMNS["confidence"], "B confidence": CONFIDENCE_COLUMNS["confidence"]})
-    elif shown:
-        st.dataframe(sentiment_rows(shown[0].result, "text"), hide_index=True, width="stretch",
-                     column_config=CONFIDENCE_COLUMNS)
-
+    compare.sentiments(*compare.run_two("sentiment", [(m, lambda i: api.sentiment(texts, model=i), "")
+                                                      for m in (sentiment_spec, second_sentiment)]))
     st.subheader("Named entities")
-    a, b = compare.run_two("ner", [(m, lambda i: api.entities(cleaned, model=i)[0], "") for m in (ner_spec, second_ner)])
-    only = entities_only_in(a.result, b.result) if a.ok and b.ok else ([], [])
-    labels = {e.label for side in (a, b) if side.ok for e in side.result.entities}
-    st.markdown(legend_html(sorted(labels)), unsafe_allow_html=True)
-    for column, side, alone in zip(st.columns(2), (a, b), only):
-        if compare.header(column, side, f" · {len(side.result.entities)} entities, {len(alone)} only here" if side.ok else ""):
-            column.markdown(entity_html(side.result.text, side.result.entities, alone), unsafe_allow_html=True)
-    if a.ok and b.ok:
-        st.caption("A dashed outline marks an entity whose span the other model did not find.")
+    compare.entities(*compare.run_two("ner", [(m, lambda i: api.entities(cleaned, model=i)[0], "")
+                                              for m in (ner_spec, second_ner)]))
 
 
 with friendly_errors("Text analysis"):
@@ -112,7 +79,7 @@ with friendly_errors("Text analysis"):
         overall = api.sentiment(cleaned, model=sentiment_spec.id)[0]
         st.markdown(label_markdown(overall))
         st.progress(overall.score)
-        explain_button(cleaned)
+        explain.words_button(cleaned, sentiment_spec.id)
         spans = split_sentences(cleaned)
         if per_sentence and len(spans) > 1:
             sentences = [cleaned[s:e] for s, e in spans]

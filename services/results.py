@@ -91,6 +91,7 @@ class TextExplanation(_JsonMixin):
     score: float
     method: str
     words: list[WordAttribution]
+    covered: int = 0  # characters of ``text`` explained: all of it, or up to the last of the first 128 tokens
     seconds: float = 0.0
 
 

@@ -80,7 +80,7 @@ def test_seen_region_is_the_centre_crop():
 
 @pytest.mark.slow
 def test_explaining_a_class_index_out_of_range_is_refused(tasks):
-    with pytest.raises(ValueError):
+    with pytest.raises(InputError):
         tasks.explain_image(SAMPLES / "cat.jpg", index=1000)
 
 
@@ -141,6 +141,31 @@ def test_word_attributions_point_the_right_way_and_cover_the_text(tasks):
     assert score["lovely"] > 0.5 and score["rude"] < -0.3 and score["cold"] < -0.3
     assert max(abs(s) for s in score.values()) == pytest.approx(1.0)
     assert all(text[w.start:w.end] == w.text for w in why.words)
+
+
+@pytest.mark.slow
+def test_a_long_text_is_explained_over_its_first_128_tokens_and_says_so(tasks):
+    text = " ".join(reviews()[:30])
+    why = tasks.explain_sentiment(text)
+    assert 0 < why.covered < len(text) and why.words[-1].end == why.covered
+    assert 60 < len(why.words) < 128
+    short = tasks.explain_sentiment("Lovely.")
+    assert short.covered == len("Lovely.")
+
+
+def test_heatmap_and_unmatched_boxes_are_drawn():
+    from services.drawing import ONLY_HERE, draw_detections, draw_heatmap
+    from services.results import ImageExplanation
+
+    photo = Image.new("RGB", (200, 100), (200, 200, 200))
+    why = ImageExplanation("p", "x", 0, 0.5, "grad-cam", [[0.0, 1.0], [0.0, 0.0]], (50, 0, 150, 100), 200, 100)
+    drawn = np.asarray(draw_heatmap(photo, why)).astype(int)
+    assert drawn[20, 130, 0] > drawn[20, 130, 2]  # hot corner: red over blue
+    assert drawn[80, 60, 2] > drawn[80, 60, 0]  # cold corner: blue
+    assert abs(drawn[50, 10] - drawn[50, 190]).sum() == 0 and drawn[50, 10, 0] < 200  # outside the crop: grey, dimmed
+    boxes = [Detection("car", 0.9, (10, 10, 60, 60)), Detection("car", 0.8, (100, 10, 150, 60))]
+    marked = np.asarray(draw_detections(photo, boxes, only_here={1}))
+    assert tuple(marked[35, 100]) == ONLY_HERE and tuple(marked[35, 10]) != ONLY_HERE
 
 
 def test_attribution_html_escapes_user_text():

@@ -128,6 +128,23 @@ def test_sentiment_and_entities(client, openapi):
     assert ("Angela Merkel", "PER") in spans and ("Paris", "LOC") in spans
 
 
+def test_explanations_of_an_image_and_a_sentence(client, openapi):
+    reply = client.post("/v1/explain/image", files=[("file", ("cat.jpg", (SAMPLES / "cat.jpg").read_bytes()))])
+    assert reply.status_code == 200, reply.text
+    conforms(openapi, "/v1/explain/image", reply.json())
+    body = reply.json()
+    assert body["method"] == "grad-cam" and "cat" in body["label"] and body["box"] == [94, 19, 357, 281]
+    assert max(max(row) for row in body["heatmap"]) == 1.0
+    reply = client.post("/v1/explain/sentiment", json={"text": "The waiter was rude, but the dessert was lovely."})
+    assert reply.status_code == 200, reply.text
+    conforms(openapi, "/v1/explain/sentiment", reply.json())
+    words = {w["text"]: w["score"] for w in reply.json()["words"]}
+    assert words["lovely"] > 0 > words["rude"]
+    assert_problem(client.post("/v1/explain/image", files=[("file", ("cat.jpg", (SAMPLES / "cat.jpg").read_bytes()))],
+                               data={"index": 5000}), 422, "outside")
+    assert_problem(client.post("/v1/explain/sentiment", json={"text": " \u200b "}), 422, "empty")
+
+
 def test_transcribe_json_and_progress_events(client, openapi):
     reply = client.post("/v1/transcribe", files=upload(DATA / "jfk.mp3"), data={"words": "true"})
     assert reply.status_code == 200, reply.text

@@ -67,6 +67,16 @@ def test_cli_answers_every_task_through_ray(ray_serve):
     assert "bus" in [d["label"] for d in json.loads(out.stdout)[0]["detections"]]
 
 
+def test_explanations_through_ray(ray_serve, tmp_path):
+    out = cli(ray_serve, "classify", str(SAMPLES / "cat.jpg"), "--explain", "--explain-dir", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    explanation = json.loads(out.stdout)[0]["explanation"]
+    assert explanation["method"] == "grad-cam" and (tmp_path / "cat.heatmap.png").is_file()
+    out = cli(ray_serve, "sentiment", "The waiter was rude.", "--explain")
+    assert out.returncode == 0, out.stderr
+    assert {w["text"]: w["score"] for w in json.loads(out.stdout)[0]["explanation"]["words"]}["rude"] == -1.0
+
+
 def test_bad_input_through_ray_is_one_clean_line(ray_serve):
     out = cli(ray_serve, "classify", str(ROOT / "pytest.ini"))
     assert out.returncode == 2

@@ -3,6 +3,7 @@ side-by-side views. The runs and the differences come from ``services.compare``.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 from collections.abc import Callable
 
@@ -10,8 +11,11 @@ import pandas as pd
 import streamlit as st
 
 from services.catalog import ModelSpec
-from services.compare import Side, WordDiff, run_side, word_diff
+from services.compare import Side, WordDiff, entities_only_in, match_boxes, run_side, top1_agrees, word_diff
+from services.drawing import draw_detections
 from ui.common import model_picker, tasks
+from ui.highlight import entity_html, legend_html
+from ui.sentiment import CONFIDENCE_COLUMNS, sentiment_rows
 
 HELP = ("The same input through a second model (or a second setting), side by side. Both models go "
         "through the shared model manager, so the memory budget holds: a model may be unloaded to make room.")
@@ -46,13 +50,62 @@ def header(column, side: Side, extra: str = "") -> bool:
     return True
 
 
-def sentiment_table(a: Side, b: Side) -> pd.DataFrame:
-    """One row per text: each side's label and probability, and whether they agree."""
-    rows = []
-    for first, second in zip(a.result, b.result):
-        rows.append({"text": first.text, "A": first.label, "A confidence": first.score,
-                     "B": second.label, "B confidence": second.score, "agree": first.label == second.label})
-    return pd.DataFrame(rows)
+def classifications(name: str, data: bytes, a: Side, b: Side, chart: Callable) -> None:
+    """The photo, both top-k charts, and whether the top classes agree."""
+    col_img, col_a, col_b = st.columns(3)
+    col_img.image(data, caption=name, width="stretch")
+    for column, side in ((col_a, a), (col_b, b)):
+        if header(column, side):
+            column.altair_chart(chart(side.result.predictions), width="stretch")
+    if a.ok and b.ok:
+        first, other = a.result.predictions[0], b.result.predictions[0]
+        if top1_agrees(a.result, b.result):
+            st.success(f"Top-1 agrees: **{first.label}** ({first.score:.1%} vs {other.score:.1%}).")
+        else:
+            st.warning(f"Top-1 differs: **{first.label}** ({a.title}) vs **{other.label}** ({b.title}).")
+
+
+def sentiments(a: Side, b: Side) -> None:
+    """One row per text with both labels and probabilities and whether they agree (or the side that ran)."""
+    shown = [side for column, side in zip(st.columns(2), (a, b)) if header(column, side)]
+    if len(shown) == 2:
+        table = pd.DataFrame([
+            {"text": first.text, "A": first.label, "A confidence": first.score,
+             "B": second.label, "B confidence": second.score, "agree": first.label == second.label}
+            for first, second in zip(a.result, b.result)])
+        st.caption(f"A = {a.title}, B = {b.title}: the labels agree on {int(table['agree'].sum())} of {len(table)}.")
+        bar = CONFIDENCE_COLUMNS["confidence"]
+        st.dataframe(table, hide_index=True, width="stretch", column_config={"A confidence": bar, "B confidence": bar})
+    elif shown:
+        st.dataframe(sentiment_rows(shown[0].result, "text"), hide_index=True, width="stretch",
+                     column_config=CONFIDENCE_COLUMNS)
+
+
+def entities(a: Side, b: Side) -> None:
+    """Both highlightings; an entity whose span the other side did not find is outlined."""
+    only = entities_only_in(a.result, b.result) if a.ok and b.ok else ([], [])
+    labels = {e.label for side in (a, b) if side.ok for e in side.result.entities}
+    st.markdown(legend_html(sorted(labels)), unsafe_allow_html=True)
+    for column, side, alone in zip(st.columns(2), (a, b), only):
+        extra = f" · {len(side.result.entities)} entities, {len(alone)} only here" if side.ok else ""
+        if header(column, side, extra):
+            column.markdown(entity_html(side.result.text, side.result.entities, alone), unsafe_allow_html=True)
+    if a.ok and b.ok:
+        st.caption("A dashed outline marks an entity whose span the other model did not find.")
+
+
+def detections(name: str, data: bytes, a: Side, b: Side, keep: Callable) -> None:
+    """Both sides' boxes (``keep`` applies the page's threshold and classes), paired by IoU; the
+    unpaired in magenta. Times are the detections' own (a cached result is not timed again)."""
+    a, b = (dataclasses.replace(s, seconds=s.result.seconds) if s.ok else s for s in (a, b))
+    kept = [keep(s.result.detections) if s.ok else [] for s in (a, b)]
+    match = match_boxes(*kept)
+    for column, side, boxes, alone in zip(st.columns(2), (a, b), kept, (match.only_a, match.only_b)):
+        if header(column, side, f" · {len(boxes)} objects, {len(alone)} only here"):
+            column.image(draw_detections(data, boxes, set(alone)), width="stretch")
+    if a.ok and b.ok:
+        st.caption(f"{name}: {len(match.pairs)} boxes in both (same class, IoU at least 0.5); "
+                   f"{len(match.only_a)} only in A, {len(match.only_b)} only in B, drawn in magenta.")
 
 
 def diff_html(diff: WordDiff) -> str:

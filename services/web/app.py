@@ -18,13 +18,14 @@ from fastapi_offline import FastAPIOffline
 
 from ..backends.detection import ROAD_CLASSES
 from ..config import LIMITS
-from ..results import Classification, DetectionResult, EntityResult, Generation, Sentiment, Transcript, VideoTracks, to_json
+from ..results import (Classification, DetectionResult, EntityResult, Generation, ImageExplanation, Sentiment,
+                       TextExplanation, Transcript, VideoTracks, to_json)
 from ..tasks import ModelInfo, Tasks, generation_settings
 from ..tiling import Tiling
 from . import problems
 from .events import progress_events, token_events
 from .guards import BearerKey, BodyLimit
-from .schemas import GenerateRequest, TextsRequest
+from .schemas import ExplainTextRequest, GenerateRequest, TextsRequest
 
 PROBLEM_SCHEMA = {
     "type": "object", "required": ["title", "status", "detail"],
@@ -92,6 +93,19 @@ def create_app(tasks: Tasks | None = None, api_key: str | None = None, max_body_
                  top_k: Annotated[int, Form(ge=1, le=1000)] = 5):
         """ImageNet top-k classes per image (up to MAX_IMAGES_PER_REQUEST files)."""
         return _json(tasks.classify([_read(f) for f in file], model, top_k))
+
+    @app.post("/v1/explain/image", response_model=ImageExplanation, tags=["explanations"])
+    def explain_image(file: Annotated[UploadFile, File(description="one image")], model: Model = None,
+                      index: Annotated[int | None, Form(ge=0, le=100_000, description="class index; the top class "
+                                                        "when absent")] = None):
+        """Grad-CAM (occlusion for a transformer) of one class: ``heatmap`` rows over ``box``, the photo's
+        centre crop the model saw, 0..1."""
+        return _json(tasks.explain_image(_read(file), model, index))
+
+    @app.post("/v1/explain/sentiment", response_model=TextExplanation, tags=["explanations"])
+    def explain_sentiment(body: ExplainTextRequest):
+        """Each word's integrated-gradients push towards POSITIVE (> 0) or NEGATIVE (< 0), largest |score| 1."""
+        return _json(tasks.explain_sentiment(body.text, body.model))
 
     @app.post("/v1/detect", response_model=list[DetectionResult], tags=["tasks"])
     def detect(file: Files, model: Model = None,

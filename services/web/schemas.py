@@ -18,6 +18,13 @@ class TextsRequest(BaseModel):
     model: str | None = None
 
 
+class ExplainTextRequest(BaseModel):
+    """``/v1/explain/sentiment``: one text, and a catalog sentiment model (default when absent)."""
+
+    text: str = Field(examples=["The food was cold, but the dessert was lovely."])
+    model: str | None = None
+
+
 class ChatMessage(BaseModel):
     role: Literal["system", "user", "assistant"]
     content: str

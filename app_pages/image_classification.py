@@ -63,12 +63,16 @@ def chart(predictions) -> alt.Chart:
 
 
 if second is not None:
+    agreements = []
     for name, data in inputs:
         with friendly_errors(f"Classifying {name}"):
             sides = compare.run_two("image-classification", [
                 (model, lambda m, n=name, d=data: api.classify([(n, d)], model=m, top_k=top_k)[0], "")
                 for model in (spec, second)])
-            compare.classifications(name, data, *sides, chart)
+            agreements.append(compare.classifications(name, data, *sides, chart))
+    both = [a for a in agreements if a is not None]
+    if len(both) > 1:
+        st.info(f"Top-1 agrees on {sum(both)} of {len(both)} images.")
     st.stop()
 
 # Each file is decoded on its own so one bad file does not hide the others' results.
@@ -94,7 +98,7 @@ if len(results) == 1:
     col_chart.altair_chart(chart(result.predictions), width="stretch")
     col_chart.caption(f"{spec.name}: {result.seconds * 1000:.0f} ms")
     with col_img:
-        explain.heatmap_button(result.file, images[result.file], spec.id, best.index, "img_explain")
+        explain.heatmap_button(result.file, images[result.file], spec.id, result.predictions, "img_explain")
 elif results:
     table = pd.DataFrame(
         [
@@ -117,4 +121,4 @@ elif results:
             c1.image(images[r.file], width="stretch")
             c2.altair_chart(chart(r.predictions), width="stretch")
             with c1:
-                explain.heatmap_button(r.file, images[r.file], spec.id, r.predictions[0].index, f"img_explain_{i}")
+                explain.heatmap_button(r.file, images[r.file], spec.id, r.predictions, f"img_explain_{i}")

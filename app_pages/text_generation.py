@@ -40,23 +40,14 @@ if second is not None:
     st.caption("Compare mode: one prompt, both models answer with the same settings, one after the other.")
     prompt = st.text_area("Prompt", value="Write a Python function that reverses a string.", height=100,
                           key="gen_compare_prompt")
-    if st.button("Generate with both", type="primary", key="gen_compare_go"):
+    go, stop = st.columns([1, 1])
+    stop.button("Stop", key="gen_compare_stop", help="Ends the answer being written; what came is kept.")
+    if go.button("Generate with both", type="primary", key="gen_compare_go"):
         with friendly_errors("Generation"):
-            columns = st.columns(2)
-
-            def answer(model_id: str, column):
-                stream = api.generate_stream(prompt, settings, model=model_id,
-                                             system=system if mode == "Chat" else None)
-                with column, st.container(border=True):
-                    st.write_stream(piece for piece in stream if piece)
-                return stream.result
-
-            for column, model in zip(columns, (spec, second)):
-                with column:
-                    (side,) = compare.run_two("text-generation", [(model, lambda m, c=column: answer(m, c), "")])
-                if compare.header(column, side) and side.result is not None:
-                    column.caption(f"{side.result.tokens} tokens, **{side.result.tokens_per_second:.1f} tokens/s**, "
-                                   f"first token after {side.result.first_token_seconds:.2f} s")
+            compare.stream_answers((spec, second), lambda model_id: api.generate_stream(
+                prompt, settings, model=model_id, system=system if mode == "Chat" else None))
+    else:
+        compare.show_answers()
     st.stop()
 
 if mode == "Plain completion":

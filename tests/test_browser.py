@@ -144,6 +144,29 @@ def test_text_analysis_shows_sentiment_and_entities(page, server):
     shot(page, "text_analysis")
 
 
+def test_generation_compare_streams_both_and_stop_keeps_the_text(page, server):
+    open_page(page, server, "text_generation")
+    page.get_by_text("Compare two models").first.click()
+    box = page.get_by_label("Prompt", exact=True)
+    box.wait_for(timeout=60_000)
+    box.fill("Write a long story about a lighthouse keeper.")
+    page.get_by_role("button", name="Generate with both").click()
+    page.get_by_text("Running ", exact=False).first.wait_for(timeout=60_000)
+    page.wait_for_timeout(40_000)  # the model loads, reads the prompt, and writes for a while
+    page.get_by_role("button", name="Stop").click()
+    page.get_by_text("Stopped: the text so far.").first.wait_for(timeout=60_000)
+    kept = page.get_by_test_id("stMain").inner_text().split("Stopped: the text so far.", 1)[1]
+    assert len(kept.strip()) > 20, kept  # what came before Stop stays
+    assert page.get_by_role("button", name="Generate with both").is_enabled()
+    no_exception(page)
+    shot(page, "generation_compare_stopped")
+    page.get_by_label("Prompt", exact=True).fill("What is the capital of France? One word.")
+    page.get_by_role("button", name="Generate with both").click()
+    page.get_by_text("tokens/s", exact=False).nth(1).wait_for(timeout=300_000)
+    no_exception(page)
+    shot(page, "generation_compare")
+
+
 def send_chat(tab, text):
     box = tab.get_by_test_id("stChatInputTextArea")
     box.fill(text)

@@ -301,12 +301,21 @@ def test_image_page_compares_two_models_and_explains_on_request():
     at.button(key="img_explain").click().run()
     no_exceptions(at)
     assert any(c.value.startswith("grad-cam of '") and "cat" in c.value for c in at.caption)
+    assert any(c.value.startswith("grad-cam of '") for c in at.run().caption)  # it stays on the next rerun
+    at.selectbox(key="img_explain_class").select_index(4).run()  # another class: its own explanation, on request
+    assert not any(c.value.startswith("grad-cam of '") for c in at.caption)
+    at.button(key="img_explain").click().run()
+    chosen = at.selectbox(key="img_explain_class").value.label
+    assert any(c.value.startswith(f"grad-cam of '{chosen}'") for c in at.caption)
     at.toggle(key="img_compare_on").set_value(True).run()
     no_exceptions(at)
     assert at.selectbox(key="img_compare_model").value.id == "efficientnet-lite1"  # another available model
     verdict = [m.value for m in [*at.success, *at.warning] if m.value.startswith("Top-1")]
     assert len(verdict) == 1 and "cat" in verdict[0]
     assert sum(" MB" in c.value and " ms" in c.value for c in at.caption) == 2  # each side's time and memory
+    at.multiselect(key="img_samples").select("coffee.jpg").run()
+    no_exceptions(at)
+    assert any(i.value.startswith("Top-1 agrees on") and "of 2 images" in i.value for i in at.info)
 
 
 def test_image_page_compare_with_an_unavailable_model_says_why_and_shows_the_first():
@@ -353,6 +362,8 @@ def test_generation_page_streams_both_answers_with_tokens_per_second():
     speeds = [c.value for c in at.caption if "tokens/s" in c.value]
     assert len(speeds) == 2 and all(" 0.0 tokens/s" not in s for s in speeds)
     assert any("Paris" in m.value for m in at.markdown)
+    at.run()  # any rerun (a widget, Stop) keeps the answers on the page
+    assert len([c for c in at.caption if "tokens/s" in c.value]) == 2 and any("Paris" in m.value for m in at.markdown)
 
 
 def test_speech_page_compares_two_whisper_engines_with_a_word_diff():

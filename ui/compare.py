@@ -50,8 +50,8 @@ def header(column, side: Side, extra: str = "") -> bool:
     return True
 
 
-def classifications(name: str, data: bytes, a: Side, b: Side, chart: Callable) -> None:
-    """The photo, both top-k charts, and whether the top classes agree."""
+def classifications(name: str, data: bytes, a: Side, b: Side, chart: Callable) -> bool | None:
+    """The photo, both top-k charts, and whether the top classes agree (returned; None: a side failed)."""
     col_img, col_a, col_b = st.columns(3)
     col_img.image(data, caption=name, width="stretch")
     for column, side in ((col_a, a), (col_b, b)):
@@ -59,10 +59,13 @@ def classifications(name: str, data: bytes, a: Side, b: Side, chart: Callable) -
             column.altair_chart(chart(side.result.predictions), width="stretch")
     if a.ok and b.ok:
         first, other = a.result.predictions[0], b.result.predictions[0]
-        if top1_agrees(a.result, b.result):
+        agree = top1_agrees(a.result, b.result)
+        if agree:
             st.success(f"Top-1 agrees: **{first.label}** ({first.score:.1%} vs {other.score:.1%}).")
         else:
             st.warning(f"Top-1 differs: **{first.label}** ({a.title}) vs **{other.label}** ({b.title}).")
+        return agree
+    return None
 
 
 def sentiments(a: Side, b: Side) -> None:
@@ -143,3 +146,50 @@ def _speed(side: Side) -> str:
     if not side.ok:
         return ""
     return f" · real-time factor {side.result.real_time_factor:.2f}" + ("" if side.result.complete else " · partial")
+
+
+def stream_answers(models: tuple[ModelSpec, ModelSpec], generate: Callable) -> None:
+    """Both answers streamed one after the other, into two columns (``generate(model_id)`` gives a
+    ``TextStream``). The text is kept in the session as it comes, so it stays on the page, and a
+    Stop (which reruns the page and so ends the stream) keeps what came."""
+    kept = st.session_state["gen_compare_answers"] = []
+    for column, model in zip(st.columns(2), models):
+        entry = {"title": model.name, "text": "", "side": None}
+        kept.append(entry)
+        top = column.container()  # the header goes above the answer, once it is known
+
+        def call(model_id: str, column=column, entry=entry):
+            stream = generate(model_id)
+
+            def pieces():
+                for piece in stream:
+                    if piece:
+                        entry["text"] += piece
+                        yield piece
+
+            with column, st.container(border=True):
+                st.write_stream(pieces())
+            return stream.result
+
+        with column:
+            (entry["side"],) = run_two("text-generation", [(model, call, "")])
+        _answer_header(top, entry)
+
+
+def show_answers() -> None:
+    """The last comparison's answers (after a rerun), a stopped one marked so."""
+    for column, entry in zip(st.columns(2), st.session_state.get("gen_compare_answers", [])):
+        _answer_header(column, entry)
+        if entry["text"]:
+            column.container(border=True).markdown(entry["text"])
+
+
+def _answer_header(column, entry: dict) -> None:
+    side = entry["side"]
+    if side is None:
+        column.markdown(f"**{html.escape(entry['title'])}**")
+        column.caption("Stopped: the text so far.")
+    elif header(column, side) and side.result is not None:
+        result = side.result
+        column.caption(f"{result.tokens} tokens, **{result.tokens_per_second:.1f} tokens/s**, "
+                       f"first token after {result.first_token_seconds:.2f} s")

@@ -204,12 +204,15 @@ def _explain_images(args, results) -> list[dict]:
 
     folder = Path(args.explain_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    paths = {Path(p).name: p for p in args.images}
-    rows = []
+    unused = [Path(p) for p in args.images]  # the results keep the files' order, less the unreadable ones
+    rows, written = [], set()
     for result in results:
-        explanation = api.explain_image(paths[result.file], args.model, result.predictions[0].index)
-        png = folder / f"{Path(result.file).stem}.heatmap.png"
-        draw_heatmap(Path(paths[result.file]).read_bytes(), explanation).save(png)
+        path = unused.pop(next(i for i, p in enumerate(unused) if p.name == result.file))
+        explanation = api.explain_image(path, args.model, result.predictions[0].index)
+        stem = path.stem if path.stem not in written else f"{path.stem}-{len(written)}"
+        written.add(stem)
+        png = folder / f"{stem}.heatmap.png"
+        draw_heatmap(path.read_bytes(), explanation).save(png)
         details = {k: v for k, v in explanation.to_dict().items() if k not in ("file", "heatmap")}
         rows.append({**result.to_dict(), "explanation": {**details, "heatmap_png": str(png)}})
     return rows

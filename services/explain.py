@@ -4,8 +4,8 @@ gradients over the words of a text.
 Explanations run on request, never on every prediction: each costs a backward pass
 (Grad-CAM) or a few dozen (integrated gradients). Neither adds hooks to the network
 that serves predictions, so a request running beside an explanation is not disturbed:
-Grad-CAM hooks a float32 copy the classifier keeps for explanations, and integrated
-gradients differentiate the served network from its word embeddings (no hooks at all).
+Grad-CAM hooks a second module tree over the same weights (``explanation_network``), and
+integrated gradients differentiate the served network from its word embeddings (no hooks).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def explain_image(classifier, image: Image.Image, name: str = "image", index: in
         raise InputError(f"class index {index} is outside 0..{probs.shape[-1] - 1}")
     network = classifier.explanation_network()
     if network.last_conv is not None:
-        grid, method = _grad_cam(network, x, index), "grad-cam"
+        grid, method = _grad_cam(classifier, network, x, index), "grad-cam"
     else:
         grid, method = _occlusion(classifier, x, index), "occlusion"
     peak = float(grid.max())
@@ -47,12 +47,13 @@ def explain_image(classifier, image: Image.Image, name: str = "image", index: in
         width=image.width, height=image.height, seconds=round(time.perf_counter() - started, 4))
 
 
-def _grad_cam(network, x: torch.Tensor, index: int) -> np.ndarray:
+def _grad_cam(classifier, network, x: torch.Tensor, index: int) -> np.ndarray:
     from captum.attr import LayerGradCam
 
     with network.lock:  # captum's hooks on the copy hold one request's activations at a time
         cam = LayerGradCam(network.logits, network.last_conv)
-        attribution = cam.attribute(x.float().requires_grad_(), target=index, relu_attributions=True)
+        attribution = cam.attribute(x.to(classifier.dtype),
+                                    target=index, relu_attributions=True)
     return attribution[0, 0].detach().float().cpu().numpy()
 
 

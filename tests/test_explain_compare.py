@@ -1,27 +1,22 @@
 """Explanations that can fail a sanity check, and compare mode's differences."""
 
-import csv
-import io
 import json
-import random
 import statistics
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from services.compare import entities_only_in, match_boxes, run_side, word_diff
 from services.errors import InputError
-from services.explain import heatmap_pixels, most_attributed, seen_region
+from services.explain import heatmap_pixels, seen_region
 from services.local import LocalTasks
 from services.results import Detection, Entity, EntityResult, WordAttribution
+from tools.eval_explanations import CAT_CLASSES, deletion_drops, heat_on_cat, heat_on_pasted_cat, review_sentences
 from ui.highlight import attribution_html, entity_html
 
-from .conftest import DATA, SAMPLES
+from .conftest import SAMPLES
 from .test_catalog_cli import cli
-
-CAT = json.loads((DATA / "cat_mask.json").read_text())
-CAT_CLASSES = range(281, 286)  # ImageNet's domestic cats: tabby, tiger, Persian, Siamese, Egyptian
 
 
 @pytest.fixture(scope="module")
@@ -29,48 +24,31 @@ def tasks(manager):
     return LocalTasks(manager)
 
 
-def polygon_mask(size, polygon) -> np.ndarray:
-    canvas = Image.new("L", size, 0)
-    ImageDraw.Draw(canvas).polygon([tuple(p) for p in polygon], fill=1)
-    return np.asarray(canvas, bool)
-
-
-def png(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG")
-    return buffer.getvalue()
-
-
 # ---------------------------------------------------------------------------- image explanations
 @pytest.mark.slow
 def test_cat_heatmap_lies_on_the_cat_not_the_room(tasks):
-    why = tasks.explain_image(SAMPLES / "cat.jpg")
-    assert why.method == "grad-cam" and why.label in ("tiger cat", "tabby", "Egyptian cat")
-    heat = heatmap_pixels(why)
-    cat = polygon_mask((why.width, why.height), CAT["polygon"])
-    seen = np.zeros_like(cat)
-    left, top, right, bottom = why.box
-    seen[top:bottom, left:right] = True
-    assert heat[~seen].sum() == 0  # nothing outside what the model saw
-    assert heat[cat].sum() / heat.sum() > 0.95
+    on_cat = heat_on_cat(tasks)
+    assert on_cat.label in ("tiger cat", "tabby", "Egyptian cat")
+    assert on_cat.mass_on_cat > 0.95
     # the room behind the cat is a small part of the crop: per pixel it must be far cooler than the cat
-    assert heat[cat & seen].mean() > 3 * heat[~cat & seen].mean()
+    assert on_cat.hotter > 3
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("corner", [(40, 60), (200, 220)])
 def test_a_small_cat_pasted_into_a_street_gets_most_of_the_heat(tasks, corner):
     """The cat covers a tenth of the picture; the evidence for its class must mostly lie on it."""
-    street = Image.open(SAMPLES / "street.jpg").convert("RGB").resize((448, 448))
-    small = Image.open(SAMPLES / "cat.jpg").convert("RGB").resize((200, 133))
-    street.paste(small, corner)
-    sx, sy = 200 / 451, 133 / 300
-    mask = polygon_mask(street.size, [[corner[0] + x * sx, corner[1] + y * sy] for x, y in CAT["polygon"]])
-    ranked = tasks.classify([("composite.png", png(street))], top_k=1000)[0].predictions
-    best_cat = next(p for p in ranked if p.index in CAT_CLASSES)
-    heat = heatmap_pixels(tasks.explain_image(("composite.png", png(street)), index=best_cat.index))
-    assert mask.mean() < 0.12
-    assert heat[mask].sum() / heat.sum() > 0.5
+    pasted = heat_on_pasted_cat(tasks, "street.jpg", corner)
+    assert pasted.cat_area < 0.12 and pasted.mass_on_cat > 0.5
+
+
+@pytest.mark.slow
+def test_nothing_outside_the_crop_the_model_saw_is_hot(tasks):
+    why = tasks.explain_image(SAMPLES / "cat.jpg")
+    assert why.method == "grad-cam"
+    heat = heatmap_pixels(why)
+    left, top, right, bottom = why.box
+    assert heat[:, :left].sum() == heat[:, right:].sum() == heat[:top].sum() == heat[bottom:].sum() == 0
 
 
 def test_seen_region_is_the_centre_crop():
@@ -103,34 +81,15 @@ def test_occlusion_is_used_where_the_network_has_no_convolution(tasks):
 
 
 # ---------------------------------------------------------------------------- sentiment explanations
-def reviews() -> list[str]:
-    with (DATA / "reviews.tsv").open(encoding="utf-8") as handle:
-        return [row["text"] for row in csv.DictReader(handle, delimiter="\t")]
-
-
-def without(text: str, word: WordAttribution) -> str:
-    return (text[: word.start] + text[word.end :]).replace("  ", " ").strip()
-
-
 @pytest.mark.slow
 def test_deleting_the_most_attributed_word_moves_the_score_more_than_a_random_word(tasks):
     """Over the 200 review sentences: the sentiment score of the original label drops more when its
     most-attributed word goes than when a random word does (a seeded draw per review)."""
-    rng = random.Random(17)
-    texts = reviews()
-    originals = tasks.sentiment(texts)
-    top_texts, random_texts = [], []
-    for text in texts:
-        why = tasks.explain_sentiment(text)
-        words = [w for w in why.words if w.text.isalnum()]
-        top_texts.append(without(text, most_attributed(why)))
-        random_texts.append(without(text, rng.choice(words)))
-    after_top, after_random = tasks.sentiment(top_texts), tasks.sentiment(random_texts)
-    drop_top = [o.score - a.scores[o.label] for o, a in zip(originals, after_top)]
-    drop_random = [o.score - a.scores[o.label] for o, a in zip(originals, after_random)]
-    assert statistics.mean(drop_top) > 2 * statistics.mean(drop_random)
-    assert statistics.mean(drop_top) > 0.1
-    assert sum(t > r for t, r in zip(drop_top, drop_random)) > 0.6 * len(texts)
+    drops = deletion_drops(tasks, review_sentences())
+    assert len(drops.top) == 200
+    assert statistics.mean(drops.top) > 2 * statistics.mean(drops.random)
+    assert statistics.mean(drops.top) > 0.1
+    assert sum(t > r for t, r in zip(drops.top, drops.random)) > 0.6 * len(drops.top)
 
 
 @pytest.mark.slow
@@ -145,7 +104,7 @@ def test_word_attributions_point_the_right_way_and_cover_the_text(tasks):
 
 @pytest.mark.slow
 def test_a_long_text_is_explained_over_its_first_128_tokens_and_says_so(tasks):
-    text = " ".join(reviews()[:30])
+    text = " ".join(review_sentences()[:30])
     why = tasks.explain_sentiment(text)
     assert 0 < why.covered < len(text) and why.words[-1].end == why.covered
     assert 60 < len(why.words) < 128

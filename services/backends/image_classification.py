@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from PIL import Image
 from ..batching import StagedModel
 from ..catalog import ModelSpec, resolve_path
 from ..results import Prediction
-from .common import TorchModel, inference_dtype, module_bytes
+from .common import TorchModel, inference_dtype
 
 Preprocess = Callable[[Image.Image], torch.Tensor]
 CHUNK = 8  # images per network call: on CPU, bigger batches spill the caches and get slower per image
@@ -29,7 +30,8 @@ def imagenet_labels() -> list[str]:
 
 @dataclass
 class ExplanationNetwork:
-    """A float32 copy of a classifier's network that explanations may hook (``services.explain``)."""
+    """A second module tree over the classifier's own weights, that explanations may hook
+    (``services.explain``): the hooks live on its modules, the tensors are shared."""
 
     module: torch.nn.Module
     last_conv: torch.nn.Module | None  # Grad-CAM's layer; None (a transformer, or no convolution): occlusion
@@ -86,21 +88,14 @@ class ImageClassifier(TorchModel, StagedModel):
         return getattr(out, "logits", out)
 
     def explanation_network(self) -> ExplanationNetwork:
-        """Made on the first explanation and kept (counted in ``memory_bytes``): captum's
-        hooks on it never see the forward passes of predictions running meanwhile."""
+        """Made on the first explanation and kept: captum's hooks on its modules never see the
+        forward passes of predictions running meanwhile, and it costs no weight memory."""
         with self._explanation_lock:
             if self._explanation is None:
-                module = copy.deepcopy(self.module).float().to(memory_format=torch.contiguous_format)
+                shared = {id(t): t for t in itertools.chain(self.module.parameters(), self.module.buffers())}
+                module = copy.deepcopy(self.module, shared)
                 self._explanation = ExplanationNetwork(module, _grad_cam_layer(module))
             return self._explanation
-
-    def close(self) -> None:
-        self._explanation = None
-        super().close()
-
-    def memory_bytes(self) -> int:
-        extra = module_bytes(self._explanation.module) if self._explanation is not None else 0
-        return super().memory_bytes() + extra
 
 
 def _grad_cam_layer(module: torch.nn.Module) -> torch.nn.Module | None:

@@ -17,7 +17,6 @@ LANGUAGES = {"Auto-detect": None, "English": "en", "German": "de", "French": "fr
 TASKS = {"Transcribe": "transcribe", "Translate to English": "translate"}
 
 
-
 def is_english_only(model) -> bool:
     return model.option("whisper_name", "").endswith(".en")
 

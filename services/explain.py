@@ -50,10 +50,9 @@ def explain_image(classifier, image: Image.Image, name: str = "image", index: in
 def _grad_cam(classifier, network, x: torch.Tensor, index: int) -> np.ndarray:
     from captum.attr import LayerGradCam
 
-    with network.lock:  # captum's hooks on the copy hold one request's activations at a time
+    with network.lock:  # captum's hooks on the tree hold one request's activations at a time
         cam = LayerGradCam(network.logits, network.last_conv)
-        attribution = cam.attribute(x.to(classifier.dtype),
-                                    target=index, relu_attributions=True)
+        attribution = cam.attribute(x.to(classifier.dtype), target=index, relu_attributions=True)
     return attribution[0, 0].detach().float().cpu().numpy()
 
 

@@ -208,11 +208,12 @@ def _explain_images(args, results) -> list[dict]:
     rows, written = [], set()
     for result in results:
         path = unused.pop(next(i for i, p in enumerate(unused) if p.name == result.file))
-        explanation = api.explain_image(path, args.model, result.predictions[0].index)
+        data = path.read_bytes()  # read once: explained and drawn from the same bytes
+        explanation = api.explain_image((path.name, data), args.model, result.predictions[0].index)
         stem = path.stem if path.stem not in written else f"{path.stem}-{len(written)}"
         written.add(stem)
         png = folder / f"{stem}.heatmap.png"
-        draw_heatmap(path.read_bytes(), explanation).save(png)
+        draw_heatmap(data, explanation).save(png)
         details = {k: v for k, v in explanation.to_dict().items() if k not in ("file", "heatmap")}
         rows.append({**result.to_dict(), "explanation": {**details, "heatmap_png": str(png)}})
     return rows

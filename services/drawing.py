@@ -21,7 +21,7 @@ ONLY_HERE = (219, 39, 119)  # compare mode: a box the other side has no match fo
 def draw_detections(image: Image.Image | bytes, detections: list[Detection],
                     only_here: Collection[int] = ()) -> Image.Image:
     """Boxes in their class colour; the indices in ``only_here`` in magenta, twice as thick, marked "only"."""
-    canvas = (load_image(image) if not isinstance(image, Image.Image) else image.convert("RGB")).copy()
+    canvas = load_image(image).copy()  # load_image takes bytes, paths and Pillow images alike
     draw = ImageDraw.Draw(canvas)
     width = max(2, round(max(canvas.size) / 400))
     font = ImageFont.load_default(size=max(12, round(max(canvas.size) / 60)))
@@ -93,7 +93,7 @@ def draw_heatmap(image: Image.Image | bytes, explanation, opacity: float = 0.55)
 
     from .explain import heatmap_pixels
 
-    photo = np.asarray(load_image(image) if not isinstance(image, Image.Image) else image.convert("RGB"), np.float32)
+    photo = np.asarray(load_image(image), np.float32)
     heat = heatmap_pixels(explanation)
     colours = colormaps["jet"](heat)[..., :3] * 255
     blended = photo * (1 - opacity) + colours * opacity
